@@ -1,0 +1,7 @@
+"""keras_udd: unsupervised domain-specific deblurring (UID-GAN) in Keras 3."""
+
+from keras_udd.config import Config, DataConfig, ModelConfig, TrainConfig
+from keras_udd.model import UIDGAN, Deblurrer
+
+__all__ = ["Config", "DataConfig", "Deblurrer", "ModelConfig", "TrainConfig", "UIDGAN"]
+__version__ = "0.1.0"

@@ -1,0 +1,229 @@
+"""Reusable, serializable building blocks of the UID-GAN networks.
+
+Each block is written with ops that the TFLite converter lowers to builtin
+ops the XNNPACK delegate runs (slices, concatenation, mean, rsqrt, multiply),
+so that the exported deblurrer is not split into many delegate partitions.
+"""
+
+import keras
+from keras import layers, ops
+
+
+def conv_initializer():
+    """N(0, 0.02) for conv and transposed-conv kernels, as the reference."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+def _slice(x, start, stop, axis):
+    index = [slice(None)] * 4
+    index[axis] = slice(start, stop)
+    return x[tuple(index)]
+
+
+@keras.saving.register_keras_serializable(package="keras_udd")
+class ReflectionPadding2D(layers.Layer):
+    """Reflection padding of H and W (PyTorch `ReflectionPad2d`).
+
+    Input [N, H, W, C] -> [N, H + 2p, W + 2p, C]; needs H, W > p. Built from
+    single-pixel slices and one concatenation per axis, which is exactly a
+    reflection pad but converts to STRIDED_SLICE/CONCATENATION instead of
+    MIRROR_PAD (which the XNNPACK delegate does not take).
+    """
+
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = int(padding)
+
+    def call(self, x):
+        p = self.padding
+        for axis in (1, 2):
+            before = [_slice(x, i, i + 1, axis) for i in range(p, 0, -1)]
+            after = [_slice(x, -i - 1, -i, axis) for i in range(1, p + 1)]
+            x = ops.concatenate(before + [x] + after, axis=axis)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        grow = lambda d: None if d is None else d + 2 * self.padding  # noqa: E731
+        return (n, grow(h), grow(w), c)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package="keras_udd")
+class InstanceNormalization(layers.Layer):
+    """Instance normalisation without affine ("IN"; PyTorch InstanceNorm2d).
+
+    Normalises each sample and channel over H and W with the biased variance;
+    statistics are computed in float32 under mixed precision.
+    """
+
+    def __init__(self, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def call(self, x):
+        x32 = ops.cast(x, "float32")
+        centered = x32 - ops.mean(x32, axis=(1, 2), keepdims=True)
+        variance = ops.mean(ops.square(centered), axis=(1, 2), keepdims=True)
+        return ops.cast(centered * ops.rsqrt(variance + self.epsilon), x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="keras_udd")
+class LayerNormalizationHWC(layers.Layer):
+    """Layer norm over (H, W, C) with a per-channel scale and offset.
+
+    The reference's `LayerNorm`: statistics over all of a sample's features,
+    affine parameters of shape [C] (so any H, W is accepted).
+    """
+
+    def __init__(self, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.gamma = self.add_weight(
+            shape=(channels,), initializer="ones", name="gamma"
+        )
+        self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
+
+    def call(self, x):
+        x32 = ops.cast(x, "float32")
+        centered = x32 - ops.mean(x32, axis=(1, 2, 3), keepdims=True)
+        variance = ops.mean(ops.square(centered), axis=(1, 2, 3), keepdims=True)
+        y = centered * ops.rsqrt(variance + self.epsilon)
+        y = y * ops.cast(self.gamma, "float32") + ops.cast(self.beta, "float32")
+        return ops.cast(y, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="keras_udd")
+class ConcatBlurCode(layers.Layer):
+    """Tiles the blur code z [N, D] to [N, H, W, D] and appends it to x.
+
+    Inputs `(x, z)` with x [N, H, W, C]; output [N, H, W, C + D]. Tiling is a
+    broadcasting multiply with ones (a builtin MUL), not BROADCAST_TO.
+    """
+
+    def call(self, inputs):
+        x, z = inputs
+        ones = ops.ones_like(x[..., :1])
+        tiled = ones * ops.cast(z, x.dtype)[:, None, None, :]
+        return ops.concatenate([x, tiled], axis=-1)
+
+    def compute_output_shape(self, input_shapes):
+        x_shape, z_shape = input_shapes
+        return (*x_shape[:-1], x_shape[-1] + z_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="keras_udd")
+class ResidualBlock(layers.Layer):
+    """[pad 1, conv 3x3, IN, ReLU, pad 1, conv 3x3, IN] + x (`INSResBlock`).
+
+    Input and output [N, H, W, filters].
+    """
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.pad1 = ReflectionPadding2D(1)
+        self.conv1 = layers.Conv2D(filters, 3, kernel_initializer=conv_initializer())
+        self.norm1 = InstanceNormalization()
+        self.pad2 = ReflectionPadding2D(1)
+        self.conv2 = layers.Conv2D(filters, 3, kernel_initializer=conv_initializer())
+        self.norm2 = InstanceNormalization()
+
+    def build(self, input_shape):
+        shape = (*input_shape[:-1], self.filters)
+        self.conv1.build(shape)
+        self.conv2.build(shape)
+
+    def call(self, x):
+        y = ops.relu(self.norm1(self.conv1(self.pad1(x))))
+        y = self.norm2(self.conv2(self.pad2(y)))
+        return x + y
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
+@keras.saving.register_keras_serializable(package="keras_udd")
+class ConvBlock(layers.Layer):
+    """Reflection pad, conv, optional IN, activation (the reference's
+    `LeakyReLUConv2d` / `ReLUINSConv2d`).
+
+    `activation` is "relu", "leaky_relu" (with `negative_slope`) or None.
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding=0,
+        instance_norm=False,
+        activation=None,
+        negative_slope=0.01,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.strides = strides
+        self.padding = padding
+        self.instance_norm = instance_norm
+        self.activation = activation
+        self.negative_slope = negative_slope
+        self.pad = ReflectionPadding2D(padding)
+        self.conv = layers.Conv2D(
+            filters, kernel_size, strides=strides, kernel_initializer=conv_initializer()
+        )
+        self.norm = InstanceNormalization() if instance_norm else None
+
+    def build(self, input_shape):
+        self.conv.build(self.pad.compute_output_shape(input_shape))
+
+    def call(self, x):
+        if self.padding:
+            x = self.pad(x)
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.activation == "relu":
+            x = ops.relu(x)
+        elif self.activation == "leaky_relu":
+            x = ops.leaky_relu(x, self.negative_slope)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return self.conv.compute_output_shape(
+            self.pad.compute_output_shape(input_shape)
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "instance_norm": self.instance_norm,
+            "activation": self.activation,
+            "negative_slope": self.negative_slope,
+        }
