@@ -88,6 +88,19 @@ class DataConfig:
     test_images: int = 64  # Size of the paired validation/test set.
     seed: int = 0
     deterministic: bool = False  # tf.data determinism (slower when True).
+    random_flip: bool = True  # Random horizontal flip of training crops.
+    # text: rendered pages (test_images test, then a sharp and a blurred half).
+    text_pool_size: int = 20000
+    font_dir: str | None = None  # text: .ttf/.otf folder (default: system fonts).
+    tfds_dir: str | None = None  # face: TFDS data_dir (default ~/tensorflow_datasets).
+    # Synthetic blur (text, face; folder test pairs without test_dir).
+    blur_kernel_size: int = 31  # Motion paths of the 64-px canvas scaled by k/64.
+    blur_kernel_bank: int = 1000  # Seeded kernels drawn per blurred image.
+    blur_kernel_file: str | None = None  # .npy [n, k, k]: read if present, else saved.
+    motion_blur_prob: float = 0.8  # Camera shake; the rest Gaussian/defocus evenly.
+    noise_std: float = 0.01  # Additive noise std ~ U(0, noise_std), [0, 1] units.
+    jpeg_prob: float = 0.0  # Chance of JPEG re-compression of a blurred image.
+    jpeg_quality_min: int = 60  # JPEG quality ~ U[jpeg_quality_min, 95].
 
 
 @dataclass
@@ -101,6 +114,9 @@ class TrainConfig:
     jit_compile: bool = True  # XLA on a single device.
     seed: int = 0
     sample_images: int = 4  # Fixed validation images in the sample grids.
+    backup_freq: int = 0  # Also back up every N steps in an epoch (0: epoch ends).
+    log_freq: int = 50  # TensorBoard loss scalars every N steps (0: per epoch).
+    time_limit_minutes: float = 0.0  # Stop with a backup after this long (0: none).
 
 
 @dataclass

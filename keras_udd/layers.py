@@ -39,6 +39,9 @@ class ReflectionPadding2D(layers.Layer):
         for axis in (1, 2):
             before = [_slice(x, i, i + 1, axis) for i in range(p, 0, -1)]
             after = [_slice(x, -i - 1, -i, axis) for i in range(1, p + 1)]
+            if p > 1:  # 3-input concatenations: XNNPACK left a 7-input one out.
+                before = [ops.concatenate(before, axis=axis)]
+                after = [ops.concatenate(after, axis=axis)]
             x = ops.concatenate(before + [x] + after, axis=axis)
         return x
 
@@ -115,13 +118,15 @@ class ConcatBlurCode(layers.Layer):
     """Tiles the blur code z [N, D] to [N, H, W, D] and appends it to x.
 
     Inputs `(x, z)` with x [N, H, W, C]; output [N, H, W, C + D]. Tiling is a
-    broadcasting multiply with ones (a builtin MUL), not BROADCAST_TO.
+    broadcasting MUL/ADD (0 * x + z), not BROADCAST_TO.
     """
 
     def call(self, inputs):
         x, z = inputs
-        ones = ops.ones_like(x[..., :1])
-        tiled = ones * ops.cast(z, x.dtype)[:, None, None, :]
+        # 0 * x + z broadcasts z over H x W with MUL/ADD, which XNNPACK runs;
+        # ones_like(x) * z lowers to BROADCAST_TO, which it does not. Equal
+        # bit for bit wherever x is finite.
+        tiled = x[..., :1] * 0.0 + ops.cast(z, x.dtype)[:, None, None, :]
         return ops.concatenate([x, tiled], axis=-1)
 
     def compute_output_shape(self, input_shapes):

@@ -55,8 +55,13 @@ class Deblurrer(keras.Model):
 
     def call(self, blurred):
         height, width = ops.shape(blurred)[1], ops.shape(blurred)[2]
-        pad = [[0, 0], [0, (-height) % 4], [0, (-width) % 4], [0, 0]]
-        x = tf.pad(blurred, pad, mode="REFLECT")
+        # Reflection pad of the bottom/right to a multiple of 4: a static 3-pixel
+        # reflection (slices + concat) cropped to size. The same values as
+        # tf.pad(REFLECT) by (-H) % 4, but the channel count stays static and it
+        # converts to TFLite ops that XNNPACK runs (not a dynamic MIRROR_PAD).
+        x = ops.concatenate([blurred] + [blurred[:, -i - 1 : -i] for i in (1, 2, 3)], 1)
+        x = ops.concatenate([x] + [x[:, :, -i - 1 : -i] for i in (1, 2, 3)], 2)
+        x = x[:, : height + (-height) % 4, : width + (-width) % 4]
         content = self.content_shared(self.content_encoder(x), training=False)
         mu, _ = self.blur_encoder(x)
         sharp = self.decoder((self.generator_shared(content), mu))
@@ -190,6 +195,7 @@ class UIDGAN(keras.Model):
             disc(image)
         if self.perceptual is not None:
             self.perceptual(image)
+        self.deblurrer(image)
         self.built = True
 
     @property
@@ -358,11 +364,14 @@ class UIDGAN(keras.Model):
         return ops.sum(ops.cast(per_example, "float32")) / batch
 
     def _discriminator_pairs(self, sharp, blurred, out):
-        pairs = [(self.disc_sharp, sharp, out["deblurred"]),
-                 (self.disc_blurred, blurred, out["reblurred"])]  # fmt: skip
+        """(discriminator, real, fake) for D_S, D_B and the random-z D_S2, D_B2."""
+        pairs = [
+            (self.disc_sharp, sharp, out["deblurred"]),
+            (self.disc_blurred, blurred, out["reblurred"]),
+        ]
         if self.config.random_branch:
-            pairs += [(self.disc_sharp_random, sharp, out["sharp_random"]),
-                      (self.disc_blurred_random, blurred, out["blurred_random"])]  # fmt: skip
+            pairs.append((self.disc_sharp_random, sharp, out["sharp_random"]))
+            pairs.append((self.disc_blurred_random, blurred, out["blurred_random"]))
         return pairs
 
     def _generator_losses(self, sharp, blurred, out, fake_logits):
@@ -462,7 +471,9 @@ class UIDGAN(keras.Model):
         ]
 
     def _add_weight_decay(self, grads, variables):
-        decay = self.config.weight_decay
+        """L2 weight decay as PyTorch's Adam: decay * w added to each gradient
+        (split over replicas, whose gradients are summed)."""
+        decay = self.config.weight_decay / self._replicas()
         if not decay:
             return grads
         return [g + decay * ops.cast(v, g.dtype) for g, v in zip(grads, variables)]

@@ -1,0 +1,409 @@
+"""Per-domain image sources: which images are sharp, blurred and held out.
+
+Every domain builder maps a `DataConfig` to a `DomainData`: a pool of sharp
+training images S, a disjoint pool of blurred training images B (real, or
+sharp images that the pipeline blurs on the fly when `synthetic_blur`), and a
+held-out test pool (sharp images to blur into pairs, or real pairs). Builders
+are looked up in `DOMAINS`; a new domain (licence plates, say) is one builder
+function and one entry there.
+
+- `text`: `text_pool_size` rendered pages; ids `text/<i>`. Pages
+  `[0, test_images)` are the test set, the rest is split in two halves (sharp,
+  then blurred).
+- `face`: CelebA from TFDS (`train[:50%]` sharp, `train[50%:]` blurred,
+  `test[:test_images]` test), or with `data_dir` a folder of face images,
+  split at random (seeded): `test_images` test images, then two halves.
+- `folder`: `sharp_dir` and `blur_dir` of real, unpaired images (no synthetic
+  blur). Test pairs come from `test_dir/blurred/NAME` and `test_dir/sharp/NAME`
+  (matched by path relative to the subfolder, extension ignored); without
+  `test_dir`, `test_images` sharp images (seeded choice) are held out of
+  training and blurred synthetically, so validation PSNR/SSIM then measure
+  synthetic blur.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from keras_udd.config import DataConfig
+from keras_udd.data.images import (
+    ImageLoader,
+    check_folder,
+    resize_shorter,
+    scan_folder,
+)
+from keras_udd.data.text import TextRenderer, find_fonts
+
+logger = logging.getLogger(__name__)
+
+AUTOTUNE = tf.data.AUTOTUNE
+TFDS_SHUFFLE_BUFFER = 2048
+
+
+@dataclass(frozen=True)
+class IndexedPool:
+    """A finite pool of images addressed by string ids.
+
+    Attributes:
+        name: where the images come from, for messages (e.g. "--sharp-dir D").
+        ids: the ids (file paths, or `text/<i>`).
+        load: id bytes -> uint8 `[H, W, 3]` with shorter side `load_size`, or an
+            empty `[0, 0, 3]` array for an image that cannot be decoded.
+    """
+
+    name: str
+    ids: tuple[str, ...]
+    load: Callable[[bytes], np.ndarray]
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def dataset(self, shuffle_seed: int | None, repeat: bool) -> tf.data.Dataset:
+        """Yields `(id, image)`: tf.string scalar, uint8 `[H, W, 3]`."""
+        ds = tf.data.Dataset.from_tensor_slices(list(self.ids))
+        if shuffle_seed is not None:
+            ds = ds.shuffle(len(self.ids), seed=shuffle_seed)
+        if repeat:
+            ds = ds.repeat()
+        load = self.load
+
+        def _load(source_id):
+            image = tf.numpy_function(load, [source_id], tf.uint8, stateful=False)
+            return source_id, tf.ensure_shape(image, [None, None, 3])
+
+        ds = ds.map(_load, num_parallel_calls=AUTOTUNE)
+        return ds.filter(lambda _, image: tf.size(image) > 0)
+
+
+@dataclass(frozen=True)
+class TfdsPool:
+    """Images of a TFDS split (streamed); ids are TFDS' `tfds_id` strings."""
+
+    name: str
+    dataset_name: str
+    split: str
+    data_dir: str | None
+    load_size: int
+    size: int
+
+    def dataset(self, shuffle_seed: int | None, repeat: bool) -> tf.data.Dataset:
+        """Yields `(id, image)`: tf.string scalar, uint8 `[H, W, 3]`."""
+        import tensorflow_datasets as tfds
+
+        read_config = tfds.ReadConfig(add_tfds_id=True, shuffle_seed=shuffle_seed)
+        ds = tfds.load(
+            self.dataset_name,
+            split=self.split,
+            data_dir=self.data_dir,
+            download=False,
+            shuffle_files=shuffle_seed is not None,
+            read_config=read_config,
+        )
+        if shuffle_seed is not None:
+            ds = ds.shuffle(TFDS_SHUFFLE_BUFFER, seed=shuffle_seed)
+        if repeat:
+            ds = ds.repeat()
+        else:
+            ds = ds.take(self.size)
+        load_size = self.load_size
+
+        def _resize(example):
+            image = tf.numpy_function(
+                lambda x: resize_shorter(x, load_size),
+                [example["image"]],
+                tf.uint8,
+                stateful=False,
+            )
+            return example["tfds_id"], tf.ensure_shape(image, [None, None, 3])
+
+        return ds.map(_resize, num_parallel_calls=AUTOTUNE)
+
+
+@dataclass(frozen=True)
+class PairPool:
+    """Real test pairs: `(blurred file, sharp file)` per name."""
+
+    name: str
+    ids: tuple[str, ...]
+    blurred: tuple[str, ...]
+    sharp: tuple[str, ...]
+    load_blurred: Callable[[bytes], np.ndarray]
+    load_sharp: Callable[[bytes], np.ndarray]
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def dataset(self) -> tf.data.Dataset:
+        """Yields `(id, blurred, sharp)`: tf.string, uint8 `[H, W, 3]` twice."""
+        ds = tf.data.Dataset.from_tensor_slices(
+            (list(self.ids), list(self.blurred), list(self.sharp))
+        )
+        load_b, load_s = self.load_blurred, self.load_sharp
+
+        def _load(name, blurred, sharp):
+            b = tf.numpy_function(load_b, [blurred], tf.uint8, stateful=False)
+            s = tf.numpy_function(load_s, [sharp], tf.uint8, stateful=False)
+            b = tf.ensure_shape(b, [None, None, 3])
+            s = tf.ensure_shape(s, [None, None, 3])
+            return name, b, s
+
+        ds = ds.map(_load, num_parallel_calls=AUTOTUNE)
+        return ds.filter(
+            lambda _, b, s: tf.logical_and(
+                tf.reduce_all(tf.shape(b) == tf.shape(s)), tf.size(b) > 0
+            )
+        )
+
+
+Pool = IndexedPool | TfdsPool
+
+
+@dataclass(frozen=True)
+class DomainData:
+    """The three disjoint parts of a domain.
+
+    Attributes:
+        sharp: training sharp images S.
+        blurred: training blurred images B (sharp sources if `synthetic_blur`).
+        test: held-out sharp images to blur into pairs, or real pairs.
+        synthetic_blur: the pipeline blurs `blurred` (and a non-pair `test`).
+    """
+
+    sharp: Pool
+    blurred: Pool
+    test: Pool | PairPool | None
+    synthetic_blur: bool
+
+
+def _folder_pool(name: str, flag: str, folder, files, load_size: int) -> IndexedPool:
+    loader = ImageLoader(load_size, flag, str(folder), len(files))
+    return IndexedPool(name, tuple(files), loader)
+
+
+def _split_three(items: list, n_test: int, seed: int, what: str):
+    """Seeded shuffle, then `n_test` test items and two halves of the rest."""
+    if len(items) < n_test + 2:
+        raise ValueError(
+            f"{what} has {len(items)} usable images; need at least --test-images "
+            f"({n_test}) + 2 for a test set and two training halves"
+        )
+    order = np.random.default_rng([seed, 17]).permutation(len(items))
+    items = [items[i] for i in order]
+    rest = items[n_test:]
+    half = len(rest) // 2
+    return rest[:half], rest[half:], items[:n_test]
+
+
+def build_text(cfg: DataConfig) -> DomainData:
+    """`text`: lazily rendered pages (see the module docstring)."""
+    n, n_test = cfg.text_pool_size, cfg.test_images
+    if n < n_test + 2:
+        raise ValueError(
+            f"--text-pool-size ({n}) must be at least --test-images ({n_test}) + 2"
+        )
+    if cfg.font_dir is not None:
+        check_folder(cfg.font_dir, "--font-dir")
+    fonts = find_fonts(cfg.font_dir)
+    if cfg.font_dir is not None and not fonts:
+        raise ValueError(f"--font-dir {cfg.font_dir}: no .ttf or .otf fonts found")
+    renderer = TextRenderer(cfg.load_size, cfg.seed, fonts)
+    half = (n - n_test) // 2
+
+    def pool(name, lo, hi):
+        return IndexedPool(name, tuple(f"text/{i}" for i in range(lo, hi)), renderer)
+
+    return DomainData(
+        sharp=pool("text (sharp half)", n_test, n_test + half),
+        blurred=pool("text (blurred half)", n_test + half, n),
+        test=pool("text (test)", 0, n_test) if n_test else None,
+        synthetic_blur=True,
+    )
+
+
+def _tfds_missing(tfds_dir, err: Exception | None = None) -> FileNotFoundError:
+    where = tfds_dir or "~/tensorflow_datasets"
+    return FileNotFoundError(
+        f"--domain face: CelebA (TFDS 'celeb_a') is not prepared in {where}"
+        + (f" ({type(err).__name__}: {err})" if err else "")
+        + ". Fix: download it once on a connected machine with "
+        "`python -c \"import tensorflow_datasets as tfds; tfds.load('celeb_a')\"` "
+        "(and pass --tfds-dir if it is not in the default folder), or pass "
+        "--data-dir with a folder of face images."
+    )
+
+
+def build_face(cfg: DataConfig) -> DomainData:
+    """`face`: CelebA via TFDS, or a folder of faces with `data_dir`."""
+    if cfg.data_dir is not None:
+        scan = scan_folder(cfg.data_dir, "--data-dir", min_side=cfg.crop_size)
+        sharp, blurred, test = _split_three(
+            list(scan.files), cfg.test_images, cfg.seed, f"--data-dir {cfg.data_dir}"
+        )
+
+        def pool(name, files):
+            return _folder_pool(name, "--data-dir", cfg.data_dir, files, cfg.load_size)
+
+        return DomainData(
+            sharp=pool("--data-dir (sharp half)", sharp),
+            blurred=pool("--data-dir (blurred half)", blurred),
+            test=pool("--data-dir (test)", test) if test else None,
+            synthetic_blur=True,
+        )
+
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder("celeb_a", data_dir=cfg.tfds_dir)
+        prepared = builder.is_prepared()
+    except Exception as err:  # noqa: BLE001 - any TFDS failure gets the fix.
+        raise _tfds_missing(cfg.tfds_dir, err) from err
+    if not prepared:
+        raise _tfds_missing(cfg.tfds_dir)
+    splits = {name: info.num_examples for name, info in builder.info.splits.items()}
+    n_train = splits.get("train", 0)  # Sizes are informative only.
+    n_test = min(cfg.test_images, splits.get("test", cfg.test_images))
+
+    def pool(name, split, size):
+        return TfdsPool(name, "celeb_a", split, cfg.tfds_dir, cfg.load_size, size)
+
+    return DomainData(
+        sharp=pool("celeb_a train[:50%]", "train[:50%]", n_train // 2),
+        blurred=pool("celeb_a train[50%:]", "train[50%:]", n_train - n_train // 2),
+        test=pool("celeb_a test", f"test[:{n_test}]", n_test) if n_test else None,
+        synthetic_blur=True,
+    )
+
+
+def _stem_map(files, root: Path) -> dict[str, str]:
+    """Relative path without extension -> file."""
+    return {str(Path(os.path.relpath(f, root)).with_suffix("")): f for f in files}
+
+
+def _test_pairs(cfg: DataConfig) -> PairPool:
+    root = check_folder(cfg.test_dir, "--test-dir")
+    parts = {}
+    for sub in ("blurred", "sharp"):
+        flag = f"--test-dir {sub}/"
+        if not (root / sub).is_dir():
+            raise FileNotFoundError(
+                f"--test-dir {cfg.test_dir}: expected subfolders blurred/ and sharp/ "
+                f"with matching file names; {root / sub} not found"
+            )
+        scan = scan_folder(root / sub, flag, min_side=cfg.crop_size)
+        parts[sub] = (
+            _stem_map(scan.files, root / sub),
+            dict(zip(scan.files, scan.sizes, strict=True)),
+        )
+    (blurred, b_sizes), (sharp, s_sizes) = parts["blurred"], parts["sharp"]
+    unmatched = sorted(set(blurred) ^ set(sharp))
+    if unmatched:
+        logger.warning(
+            "--test-dir %s: %d names have no partner in blurred/ or sharp/ and "
+            "are left out: %s",
+            cfg.test_dir,
+            len(unmatched),
+            ", ".join(unmatched[:20]),
+        )
+    names, b_files, s_files = [], [], []
+    for name in sorted(set(blurred) & set(sharp)):
+        b, s = blurred[name], sharp[name]
+        if b_sizes[b] != s_sizes[s]:
+            logger.warning(
+                "--test-dir %s: skipping pair %s: blurred is %dx%d, sharp is %dx%d",
+                cfg.test_dir,
+                name,
+                *b_sizes[b],
+                *s_sizes[s],
+            )
+            continue
+        names.append(name)
+        b_files.append(b)
+        s_files.append(s)
+    if not names:
+        raise ValueError(
+            f"--test-dir {cfg.test_dir}: no usable pairs (blurred/NAME and "
+            "sharp/NAME of the same size)"
+        )
+    return PairPool(
+        name=f"--test-dir {cfg.test_dir}",
+        ids=tuple(names),
+        blurred=tuple(b_files),
+        sharp=tuple(s_files),
+        load_blurred=ImageLoader(cfg.load_size, "--test-dir", str(root), len(names)),
+        load_sharp=ImageLoader(cfg.load_size, "--test-dir", str(root), len(names)),
+    )
+
+
+def build_folder(cfg: DataConfig) -> DomainData:
+    """`folder`: the user's own unpaired sharp and blurred images."""
+    if cfg.sharp_dir is None or cfg.blur_dir is None:
+        raise ValueError("--domain folder needs both --sharp-dir and --blur-dir")
+    sharp_root = check_folder(cfg.sharp_dir, "--sharp-dir")
+    blur_root = check_folder(cfg.blur_dir, "--blur-dir")
+    if sharp_root == blur_root:
+        raise ValueError(
+            f"--sharp-dir and --blur-dir are the same folder ({sharp_root}); the "
+            "method needs separate sharp and blurred images"
+        )
+    sharp = scan_folder(cfg.sharp_dir, "--sharp-dir", min_side=cfg.crop_size)
+    blurred = scan_folder(cfg.blur_dir, "--blur-dir", min_side=cfg.crop_size)
+    sharp_files = list(sharp.files)
+    if cfg.test_dir is not None:
+        test = _test_pairs(cfg)
+    elif cfg.test_images > 0:
+        n_test = cfg.test_images
+        if len(sharp_files) <= n_test:
+            raise ValueError(
+                f"--sharp-dir {cfg.sharp_dir} has {len(sharp_files)} usable images; "
+                f"holding out --test-images ({n_test}) for synthetic test pairs "
+                "leaves none for training. Pass --test-dir or a smaller "
+                "--test-images."
+            )
+        order = np.random.default_rng([cfg.seed, 23]).permutation(len(sharp_files))
+        held = sorted(sharp_files[i] for i in order[:n_test])
+        sharp_files = sorted(sharp_files[i] for i in order[n_test:])
+        test = _folder_pool(
+            "--sharp-dir (held-out test)",
+            "--sharp-dir",
+            cfg.sharp_dir,
+            held,
+            cfg.load_size,
+        )
+    else:
+        test = None
+    return DomainData(
+        sharp=_folder_pool(
+            "--sharp-dir", "--sharp-dir", cfg.sharp_dir, sharp_files, cfg.load_size
+        ),
+        blurred=_folder_pool(
+            "--blur-dir", "--blur-dir", cfg.blur_dir, blurred.files, cfg.load_size
+        ),
+        test=test,
+        synthetic_blur=False,
+    )
+
+
+# Domain name -> builder. Add a domain (e.g. "plate") with one entry here.
+DOMAINS: dict[str, Callable[[DataConfig], DomainData]] = {
+    "text": build_text,
+    "face": build_face,
+    "folder": build_folder,
+}
+
+
+def build_domain(cfg: DataConfig) -> DomainData:
+    """The `DomainData` of `cfg.domain`; raises ValueError for unknown names."""
+    if cfg.domain not in DOMAINS:
+        raise ValueError(
+            f"--domain {cfg.domain!r} is unknown; choose one of {sorted(DOMAINS)}"
+        )
+    return DOMAINS[cfg.domain](cfg)

@@ -1,0 +1,352 @@
+"""UIDGAN: network shapes, the deblur path, losses, train/test steps, saving."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_udd import UIDGAN, losses
+from keras_udd.config import ModelConfig
+from keras_udd.schedules import ConstantThenLinearDecay
+from keras_udd.summary import REFERENCE_PARAMETERS, parameter_counts
+
+
+class DeterministicUIDGAN(UIDGAN):
+    """Draws its "random" blur codes from a fixed function, for exact checks."""
+
+    def sample_normal(self, shape):
+        return 0.1 * keras.ops.ones(shape)
+
+
+def unpaired_dataset(batch):
+    return tf.data.Dataset.from_tensors(batch).repeat()
+
+
+def snapshot(variables):
+    return [np.array(v) for v in variables]
+
+
+def changed(before, variables):
+    return [not np.array_equal(b, np.array(v)) for b, v in zip(before, variables)]
+
+
+# ------------------------------------------------------------------ networks
+def test_network_output_shapes(tiny_config):
+    model = UIDGAN(tiny_config)
+    image = np.zeros((2, 32, 48, 3), "float32")
+    private = model.content_encoder_sharp(image)
+    assert private.shape == (2, 8, 12, 16)
+    assert model.content_shared(private).shape == (2, 8, 12, 16)
+    mu, logvar = model.blur_encoder(image)
+    assert mu.shape == logvar.shape == (2, 8)
+    features = model.generator_shared(private)
+    for decoder in (model.decoder_sharp, model.decoder_blurred):
+        out = np.asarray(decoder((features, mu)))
+        assert out.shape == (2, 32, 48, 3)
+        assert out.min() >= -1 and out.max() <= 1
+    logits = model.disc_sharp(image)
+    assert [tuple(x.shape) for x in logits] == [(2, 2, 3, 1), (2, 1, 1, 1)]
+    features = model.perceptual(image)
+    assert features.shape == (2, 16, 24, 128)
+    assert np.asarray(features).min() < 0  # Tapped before the ReLU.
+
+
+@pytest.mark.parametrize("shape", [(1, 37, 53, 3), (3, 32, 32, 3), (2, 16, 21, 3)])
+def test_deblur_output_shape_equals_input(tiny_config, shape):
+    model = UIDGAN(tiny_config)
+    x = np.random.default_rng(0).uniform(-1, 1, shape).astype("float32")
+    y = np.asarray(model(x))
+    assert y.shape == shape
+    assert np.isfinite(y).all() and np.abs(y).max() <= 1
+
+
+def test_call_is_deterministic(tiny_config):
+    model = UIDGAN(tiny_config)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 37, 53, 3)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(model(x)))
+    # Batch independence: one image alone gives the same as inside a batch.
+    np.testing.assert_allclose(
+        np.asarray(model(x[:1])), np.asarray(model(x))[:1], atol=1e-5
+    )
+
+
+def test_reference_architecture_parameter_counts():
+    counts = parameter_counts(UIDGAN(vgg_weights=None))
+    for name, expected in REFERENCE_PARAMETERS.items():
+        assert counts[name] == expected, name
+
+
+def test_switched_off_terms_build_no_networks(tiny_config):
+    model = UIDGAN(
+        tiny_config, random_branch=False, perceptual_weight=0.0, self_recon_weight=0.0
+    )
+    assert model.perceptual is None
+    assert model.disc_sharp_random is None and len(model.discriminators) == 2
+    assert model.loss_names() == ["d_loss", "g_loss", "adversarial", "cycle", "kl"]
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="gan_mode"):
+        ModelConfig(gan_mode="wgan")
+    with pytest.raises(ValueError, match="cycle_weight"):
+        ModelConfig(cycle_weight=-1)
+    with pytest.raises(ValueError, match="vgg_layer"):
+        UIDGAN(ModelConfig(vgg_layer="block9_conv9", vgg_weights=None))
+
+
+# -------------------------------------------------------------------- losses
+def test_losses_are_zero_where_they_should_be():
+    x = np.random.default_rng(0).normal(size=(3, 4, 4, 3)).astype("float32")
+    np.testing.assert_allclose(losses.l1(x, x), 0.0)
+    np.testing.assert_allclose(losses.mean_squared(x, x), 0.0)
+    np.testing.assert_allclose(
+        losses.kl_divergence(np.zeros((3, 8)), np.zeros((3, 8))), 0
+    )
+    ones, zeros = [np.ones((3, 2, 2, 1))], [np.zeros((3, 2, 2, 1))]
+    np.testing.assert_allclose(losses.discriminator_loss(ones, zeros, "lsgan"), 0.0)
+    np.testing.assert_allclose(losses.generator_adversarial_loss(ones, "lsgan"), 0.0)
+    # Log-loss: minimal (-> 0) for confident correct logits.
+    big = [np.full((3, 2, 2, 1), 30.0)]
+    assert np.all(np.asarray(losses.discriminator_loss(big, [-big[0]])) < 1e-6)
+    assert np.all(np.asarray(losses.generator_adversarial_loss(big)) < 1e-6)
+    np.testing.assert_allclose(
+        losses.discriminator_loss(zeros, zeros), 2 * np.log(2.0), rtol=1e-6
+    )
+
+
+def test_kl_matches_closed_form():
+    mu, logvar = np.array([[1.0, 0.0]]), np.array([[0.0, np.log(2.0)]])
+    expected = 0.5 * ((1 + 1 - 0 - 1) + (0 + 2 - np.log(2.0) - 1))
+    np.testing.assert_allclose(losses.kl_divergence(mu, logvar), [expected], rtol=1e-6)
+
+
+def test_losses_finite_on_random_input(tiny_config, batch):
+    model = UIDGAN(tiny_config)
+    model.compile()
+    logs = model.train_step(batch, update_generators=True)
+    assert set(model.loss_names()) == set(logs)
+    for name, value in logs.items():
+        assert np.isfinite(float(value)), name
+    assert float(logs["g_loss"]) > 0 and float(logs["d_loss"]) > 0
+
+
+# ---------------------------------------------------------------- train step
+def test_d_step_changes_only_discriminators(tiny_config, batch):
+    model = DeterministicUIDGAN(tiny_config)
+    model.compile()
+    d_vars, g_vars = model._d_variables(), model._g_variables()
+    d0, g0, p0 = snapshot(d_vars), snapshot(g_vars), snapshot(model.perceptual.weights)
+    model.train_step(batch, update_generators=False)
+    assert all(changed(d0, d_vars))
+    assert not any(changed(g0, g_vars))
+    assert not any(changed(p0, model.perceptual.weights))
+    assert int(model.g_optimizer.iterations) == 0
+
+
+def test_eg_step_changes_encoders_and_generators_and_applies_after_computing(
+    tiny_config, batch
+):
+    """On an E/G step, E and G change; D gets exactly the update of a D-only
+    step from the same state (all gradients computed before any is applied)."""
+    model = DeterministicUIDGAN(tiny_config, content_noise_stddev=0.0)
+    model.compile()
+    d_vars, g_vars = model._d_variables(), model._g_variables()
+    start = model.get_weights()
+    p0 = snapshot(model.perceptual.weights)
+    model.train_step(batch, update_generators=False)
+    d_after_d_step = snapshot(d_vars)
+
+    model.set_weights(start)
+    model.compile()  # Fresh optimizer state.
+    g0 = snapshot(g_vars)
+    model.train_step(batch, update_generators=True)
+    assert all(changed(g0, g_vars))
+    assert not any(changed(p0, model.perceptual.weights))
+    for a, v in zip(d_after_d_step, d_vars):
+        np.testing.assert_allclose(a, np.array(v), atol=1e-6)
+
+
+def test_latent_regression_does_not_train_blur_encoder(tiny_config, batch):
+    """With only the latent term on, E^b gets no update but G does."""
+    config = dataclasses.replace(
+        tiny_config,
+        adversarial_weight=0.0,
+        cycle_weight=0.0,
+        kl_weight=0.0,
+        perceptual_weight=0.0,
+        random_perceptual_weight=0.0,
+        self_recon_weight=0.0,
+        weight_decay=0.0,
+    )
+    model = DeterministicUIDGAN(config)
+    model.compile()
+    blur0 = snapshot(model.blur_encoder.trainable_variables)
+    dec0 = snapshot(model.decoder_blurred.trainable_variables)
+    model.train_step(batch, update_generators=True)
+    assert not any(changed(blur0, model.blur_encoder.trainable_variables))
+    assert any(changed(dec0, model.decoder_blurred.trainable_variables))
+
+
+def test_d_to_g_step_ratio_over_fit(tiny_config, batch):
+    ratio = 3  # The default 2 is checked by the MirroredStrategy test.
+    model = UIDGAN(tiny_config, d_steps_per_g_step=ratio)
+    model.compile()
+    model.fit(unpaired_dataset(batch), steps_per_epoch=6, epochs=1, verbose=0)
+    assert int(model.d_optimizer.iterations) == 6
+    assert int(model.g_optimizer.iterations) == 6 // ratio
+
+
+def test_learning_rate_is_constant_then_decays(tiny_config):
+    schedule = ConstantThenLinearDecay(2e-4, total_steps=100)
+    assert float(schedule(0)) == pytest.approx(2e-4)
+    assert float(schedule(49)) == pytest.approx(2e-4)
+    assert float(schedule(75)) == pytest.approx(1e-4)
+    assert float(schedule(100)) == 0.0
+    model = UIDGAN(tiny_config)
+    model.compile(total_steps=100)
+    config = model.get_compile_config()
+    # E/G steps every second D step: their schedule spans half the steps.
+    assert (
+        config["d_optimizer"]["config"]["learning_rate"]["config"]["total_steps"] == 100
+    )
+    assert (
+        config["g_optimizer"]["config"]["learning_rate"]["config"]["total_steps"] == 50
+    )
+
+
+def test_test_step_reports_psnr_ssim_and_baseline(tiny_config):
+    model = UIDGAN(tiny_config)
+    model.compile()
+    rng = np.random.default_rng(0)
+    sharp = rng.uniform(-1, 1, (4, 32, 32, 3)).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices((sharp, sharp)).batch(2)
+    logs = model.evaluate(data, return_dict=True, verbose=0)
+    assert logs["psnr_blurred"] == float("inf")  # Identical input and target.
+    assert logs["ssim_blurred"] == pytest.approx(1.0)
+    assert np.isfinite(logs["psnr"]) and -1 <= logs["ssim"] <= 1
+
+
+# -------------------------------------------------------------------- saving
+def test_get_config_round_trip(tiny_config):
+    model = UIDGAN(tiny_config, cycle_weight=3.0)
+    clone = UIDGAN.from_config(model.get_config())
+    assert clone.config == model.config
+    assert clone.get_config() == model.get_config()
+
+
+def test_keras_round_trip_gives_identical_outputs(tiny_config, batch, tmp_path):
+    model = UIDGAN(tiny_config)
+    model.compile()
+    for _ in range(2):
+        model.train_step(batch)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, UIDGAN) and loaded.config == model.config
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 37, 53, 3)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+    assert int(loaded.d_optimizer.iterations) == 2
+    for a, b in zip(loaded.perceptual.weights, model.perceptual.weights):
+        np.testing.assert_array_equal(np.array(a), np.array(b))
+
+
+def test_weights_checkpoint_restores_optimizer_state(tiny_config, batch, tmp_path):
+    model = UIDGAN(tiny_config)
+    model.compile()
+    for _ in range(2):
+        model.train_step(batch)
+    path = tmp_path / "ckpt.weights.h5"
+    model.save_weights(path)
+
+    restored = UIDGAN(tiny_config)
+    restored.compile()
+    restored.load_weights(path)
+    for opt in ("d_optimizer", "g_optimizer"):
+        a, b = getattr(model, opt), getattr(restored, opt)
+        assert int(b.iterations) == int(a.iterations) > 0
+        for va, vb in zip(a.variables, b.variables):
+            np.testing.assert_array_equal(np.array(va), np.array(vb))
+
+
+def test_vgg_weights_load_from_local_file(tiny_config, tmp_path):
+    vgg = keras.applications.VGG19(include_top=False, weights=None)
+    path = tmp_path / "vgg19_notop.weights.h5"
+    vgg.save_weights(path)
+    model = UIDGAN(tiny_config, vgg_weights=str(path))
+    model.compile()
+    conv = model.perceptual.vgg_layers[0]
+    np.testing.assert_array_equal(
+        np.array(conv.kernel), np.array(vgg.get_layer("block1_conv1").kernel)
+    )
+    with pytest.raises(FileNotFoundError, match="no-such.h5"):
+        UIDGAN(tiny_config, vgg_weights=str(tmp_path / "no-such.h5")).compile()
+
+
+# -------------------------------------------------------------- distribution
+MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import numpy as np, tensorflow as tf, keras
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from keras_udd import UIDGAN
+    from tests.conftest import TINY
+
+    class Deterministic(UIDGAN):
+        def sample_normal(self, shape):
+            return 0.1 * keras.ops.ones(shape)
+
+    rng = np.random.default_rng(0)
+    batches = [tuple(rng.uniform(-1, 1, (4, 32, 32, 3)).astype("float32")
+                     for _ in range(2)) for _ in range(3)]
+    def dataset():
+        return tf.data.Dataset.from_generator(
+            lambda: iter(batches),
+            output_signature=(tf.TensorSpec((4, 32, 32, 3)),) * 2)
+
+    def train(strategy, weights):
+        with strategy.scope():
+            model = Deterministic(content_noise_stddev=0.0, **TINY)
+            model.set_weights(weights)
+            # SGD: Adam's g / sqrt(v) would blow up rounding noise in the
+            # exactly-zero gradients (conv biases before IN) to full steps.
+            model.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05),
+                          jit_compile=False)
+        model.fit(dataset(), epochs=1, steps_per_epoch=3, verbose=0)
+        return model
+
+    keras.utils.set_random_seed(1)
+    start = Deterministic(content_noise_stddev=0.0, **TINY).get_weights()
+    single = train(tf.distribute.get_strategy(), start)
+    mirrored = train(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), start)
+    assert int(mirrored.g_optimizer.iterations.numpy()) == 1
+    diff = max(float(np.abs(a - b).max())
+               for a, b in zip(single.get_weights(), mirrored.get_weights()))
+    moved = max(float(np.abs(a - b).max())
+                for a, b in zip(single.get_weights(), start))
+    print("MAXDIFF", diff, "MOVED", moved)
+    """
+)
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_matches_single_device():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = [s for s in result.stdout.splitlines() if s.startswith("MAXDIFF")][-1]
+    _, diff, _, moved = line.split()
+    assert float(moved) > 1e-4  # Training really moved the weights...
+    assert float(diff) <= 1e-5  # ...identically on one and on two devices.
