@@ -11,13 +11,19 @@ def _mean_over_features(x):
     return ops.mean(ops.reshape(x, (ops.shape(x)[0], -1)), axis=-1)
 
 
+def _float32(*tensors):
+    return [ops.cast(t, "float32") for t in tensors]
+
+
 def l1(x, y):
     """Mean absolute error per example (cycle, self-reconstruction, latent)."""
+    x, y = _float32(x, y)
     return _mean_over_features(ops.abs(x - y))
 
 
 def mean_squared(x, y):
     """Mean squared error per example (the perceptual term on VGG features)."""
+    x, y = _float32(x, y)
     return _mean_over_features(ops.square(x - y))
 
 
@@ -26,6 +32,7 @@ def kl_divergence(mu, logvar):
 
     Summed over the code's dimensions, per example.
     """
+    mu, logvar = _float32(mu, logvar)
     return 0.5 * ops.sum(ops.square(mu) + ops.exp(logvar) - logvar - 1.0, axis=-1)
 
 
@@ -38,7 +45,7 @@ def discriminator_loss(real_logits, fake_logits, mode="nonsaturating"):
     """
     total = 0.0
     for real, fake in zip(real_logits, fake_logits):
-        real, fake = ops.cast(real, "float32"), ops.cast(fake, "float32")
+        real, fake = _float32(real, fake)
         if mode == "lsgan":
             term = ops.square(real - 1.0) + ops.square(fake)
         else:

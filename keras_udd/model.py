@@ -291,11 +291,15 @@ class UIDGAN(keras.Model):
         """N(0, I) samples for the blur code (eps and z_r)."""
         return keras.random.normal(shape, seed=self.seed_generator)
 
+    def _reparameterize(self, mu, logvar):
+        """z = mu + eps * exp(logvar / 2), eps ~ N(0, I), in float32."""
+        mu, logvar = ops.cast(mu, "float32"), ops.cast(logvar, "float32")
+        return mu + self.sample_normal(ops.shape(mu)) * ops.exp(0.5 * logvar)
+
     def _encode_blur(self, images):
         """E^b with the reparameterisation: (z, mu, logvar)."""
         mu, logvar = self.blur_encoder(images)
-        z = mu + self.sample_normal(ops.shape(mu)) * ops.exp(0.5 * logvar)
-        return z, mu, logvar
+        return self._reparameterize(mu, logvar), mu, logvar
 
     def _encode_content(self, sharp, blurred):
         """(E^c_S(sharp), E^c_B(blurred)), the shared block run once on both."""
@@ -346,7 +350,7 @@ class UIDGAN(keras.Model):
         mu_all, logvar_all = self.blur_encoder(ops.concatenate(blur_inputs))
         mus = ops.split(mu_all, len(blur_inputs))
         logvar_bs = ops.split(logvar_all, len(blur_inputs))[0]
-        z_bs = mus[0] + self.sample_normal(ops.shape(mus[0])) * ops.exp(0.5 * logvar_bs)
+        z_bs = self._reparameterize(mus[0], logvar_bs)
         if self._weight("latent"):
             out["mu_random"] = mus[1]
         features_bs, features_sb = ops.split(
