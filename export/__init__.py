@@ -1,0 +1,1 @@
+"""Export of the deblurring path (SavedModel, TFLite) and its verification."""

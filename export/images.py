@@ -1,0 +1,80 @@
+"""Images for verification and int8 calibration: synthetic or from a folder.
+
+All functions return lists of float32 [1, H, W, 3] arrays in [0, 1] (RGB),
+reproducible from `seed`.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from keras_udd import blur
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def synthetic_image(height, width, rng):
+    """A blurred picture of random shapes, strokes and text, [1, H, W, 3]."""
+    background = tuple(int(v) for v in rng.integers(0, 256, 3))
+    image = Image.new("RGB", (width, height), background)
+    draw = ImageDraw.Draw(image)
+    for _ in range(max(6, height * width // 200)):
+        color = tuple(int(v) for v in rng.integers(0, 256, 3))
+        x0, x1 = sorted(rng.integers(-width // 4, width + width // 4, 2))
+        y0, y1 = sorted(rng.integers(-height // 4, height + height // 4, 2))
+        kind = rng.integers(4)
+        if kind == 0:
+            draw.rectangle((x0, y0, x1, y1), fill=color)
+        elif kind == 1:
+            draw.ellipse((x0, y0, x1, y1), fill=color)
+        elif kind == 2:
+            draw.line((x0, y0, x1, y1), fill=color, width=int(rng.integers(1, 4)))
+        else:
+            draw.text((x0, y0), "deblur 0123", fill=color)
+    array = np.asarray(image, np.float32) / 255.0
+    sigma = rng.uniform(0.6, 2.0)
+    array = blur.blur_image(array, blur.gaussian_kernel(9, sigma))
+    return np.clip(array, 0.0, 1.0)[None]
+
+
+def synthetic_images(sizes, seed=0):
+    """One synthetic blurred image per `(height, width)` in `sizes`."""
+    rng = np.random.default_rng(seed)
+    return [synthetic_image(h, w, rng) for h, w in sizes]
+
+
+def folder_crops(directory, count, size, seed=0):
+    """`count` random `size` x `size` crops of the images in `directory`
+    (cycling through the files; images smaller than `size` are enlarged)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"calibration folder not found: {directory}")
+    files = sorted(
+        p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not files:
+        suffixes = ", ".join(IMAGE_SUFFIXES)
+        raise FileNotFoundError(f"no images ({suffixes}) in {directory}")
+    rng = np.random.default_rng(seed)
+    crops = []
+    for i in range(count):
+        with Image.open(files[i % len(files)]) as image:
+            image = image.convert("RGB")
+            scale = size / min(image.size)
+            if scale > 1:
+                new_size = tuple(max(size, round(s * scale)) for s in image.size)
+                image = image.resize(new_size, Image.BICUBIC)
+            array = np.asarray(image, np.float32) / 255.0
+        top = rng.integers(0, array.shape[0] - size + 1)
+        left = rng.integers(0, array.shape[1] - size + 1)
+        crops.append(array[None, top : top + size, left : left + size])
+    return crops
+
+
+def calibration_images(directory=None, count=32, size=128, seed=0):
+    """Representative blurred inputs for int8: crops of `directory` when
+    given, else synthetic images."""
+    if directory is not None:
+        return folder_crops(directory, count, size, seed)
+    return synthetic_images([(size, size)] * count, seed)
