@@ -30,6 +30,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 from export import contract
 from export.savedmodel import build
+from keras_udd.layers import sliced_reflection_padding
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 FILE_NAMES = {
@@ -115,7 +116,7 @@ def write_source_savedmodel(deblurrer, path):
         return {contract.DEBLURRED: contract.deblur_unit(deblurrer, images)}
 
     spec = tf.TensorSpec([1, None, None, 3], tf.float32, name=contract.IMAGES)
-    with subpixel_transposed_convs(deblurrer):
+    with subpixel_transposed_convs(deblurrer), sliced_reflection_padding(deblurrer):
         archive = keras.export.ExportArchive()
         archive.track(deblurrer)
         archive.add_endpoint(contract.TFLITE_SIGNATURE, deblur, input_signature=[spec])

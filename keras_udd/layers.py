@@ -5,6 +5,8 @@ ops the XNNPACK delegate runs (slices, concatenation, mean, rsqrt, multiply),
 so that the exported deblurrer is not split into many delegate partitions.
 """
 
+import contextlib
+
 import keras
 from keras import layers, ops
 
@@ -24,18 +26,22 @@ def _slice(x, start, stop, axis):
 class ReflectionPadding2D(layers.Layer):
     """Reflection padding of H and W (PyTorch `ReflectionPad2d`).
 
-    Input [N, H, W, C] -> [N, H + 2p, W + 2p, C]; needs H, W > p. Built from
-    single-pixel slices and one concatenation per axis, which is exactly a
-    reflection pad but converts to STRIDED_SLICE/CONCATENATION instead of
-    MIRROR_PAD (which the XNNPACK delegate does not take).
+    Input [N, H, W, C] -> [N, H + 2p, W + 2p, C]; needs H, W > p. Trains with
+    one MIRROR_PAD (whose gradient is one fused op). Inside
+    `sliced_reflection_padding(model)` it is traced as single-pixel slices and
+    concatenations instead: the same values, but ops that TFLite's XNNPACK
+    delegate runs (it does not take MIRROR_PAD).
     """
 
     def __init__(self, padding=1, **kwargs):
         super().__init__(**kwargs)
         self.padding = int(padding)
+        self.use_slices = False
 
     def call(self, x):
         p = self.padding
+        if not self.use_slices:
+            return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
         for axis in (1, 2):
             before = [_slice(x, i, i + 1, axis) for i in range(p, 0, -1)]
             after = [_slice(x, -i - 1, -i, axis) for i in range(1, p + 1)]
@@ -126,7 +132,10 @@ class ConcatBlurCode(layers.Layer):
         # 0 * x + z broadcasts z over H x W with MUL/ADD, which XNNPACK runs;
         # ones_like(x) * z lowers to BROADCAST_TO, which it does not. Equal
         # bit for bit wherever x is finite.
-        tiled = x[..., :1] * 0.0 + ops.cast(z, x.dtype)[:, None, None, :]
+        # stop_gradient: no gradient flows back into x through the zeros.
+        tiled = (
+            ops.stop_gradient(x[..., :1]) * 0.0 + ops.cast(z, x.dtype)[:, None, None, :]
+        )
         return ops.concatenate([x, tiled], axis=-1)
 
     def compute_output_shape(self, input_shapes):
@@ -232,3 +241,21 @@ class ConvBlock(layers.Layer):
             "activation": self.activation,
             "negative_slope": self.negative_slope,
         }
+
+
+@contextlib.contextmanager
+def sliced_reflection_padding(model):
+    """Within the block, every `ReflectionPadding2D` of `model` traces as
+    slices + concatenations (identical values; for TFLite export)."""
+    pads = [
+        layer
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+        if isinstance(layer, ReflectionPadding2D)
+    ]
+    for layer in pads:
+        layer.use_slices = True
+    try:
+        yield len(pads)
+    finally:
+        for layer in pads:
+            layer.use_slices = False

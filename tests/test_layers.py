@@ -6,10 +6,16 @@ import pytest
 from keras_udd import layers
 
 
+@pytest.mark.parametrize("use_slices", [False, True])
 @pytest.mark.parametrize("padding", [1, 3])
-def test_reflection_padding_matches_numpy(padding):
+def test_reflection_padding_matches_numpy(padding, use_slices):
     x = np.random.default_rng(0).normal(size=(2, 7, 9, 3)).astype("float32")
-    y = layers.ReflectionPadding2D(padding)(x)
+    layer = layers.ReflectionPadding2D(padding)
+    with layers.sliced_reflection_padding(layer) as count:
+        assert count == 1
+        layer.use_slices = use_slices
+        y = layer(x)
+    assert not layer.use_slices  # Restored on exit.
     pads = ((0, 0), (padding, padding), (padding, padding), (0, 0))
     np.testing.assert_array_equal(np.asarray(y), np.pad(x, pads, mode="reflect"))
 
