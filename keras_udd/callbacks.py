@@ -1,0 +1,232 @@
+"""Training callbacks: resumable backups, TensorBoard, sample grids, time limit.
+
+- `TrainingBackup`: `keras.callbacks.BackupAndRestore` that also resumes in the
+  middle of an epoch and can back up on demand (Ctrl-C, time limit).
+- `RunTensorBoard`: `keras.callbacks.TensorBoard` whose step counter and
+  learning rates come from the UIDGAN optimizers, so resumed runs continue
+  the curves, and which can serve several `fit` calls.
+- `SampleGrid`: rows of blurred | deblurred | sharp on fixed validation
+  images, as a TensorBoard image and as `samples/epoch_XXX.png`.
+- `TimeLimit`: stops training after a wall-clock budget.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+
+class TrainingBackup(keras.callbacks.BackupAndRestore):
+    """Backs up weights and optimizer state at every epoch end and, with
+    `save_freq=N`, every N steps; a rerun continues at the saved step.
+
+    Keras' own callback restores only the epoch. Here the position is the
+    optimizer's iteration count, saved with the weights: `restore()` returns
+    `divmod(iterations, steps_per_epoch)` = (epoch, steps done in it), and
+    the caller runs the rest of an interrupted epoch before the whole ones
+    (train.py does this). The metadata file keeps Keras' format (`epoch`,
+    `batch`: steps done in that epoch). Each backup replaces the previous one
+    only once it is completely written. The backup is deleted when the final
+    `fit` (`final=True`) ends without being stopped.
+    """
+
+    def __init__(self, backup_dir, steps_per_epoch, save_freq="epoch"):
+        super().__init__(
+            backup_dir,
+            save_freq=save_freq if save_freq else "epoch",
+            delete_checkpoint=True,
+        )
+        self.steps_per_epoch = steps_per_epoch
+        self.final = True
+        self._restored = False
+        self._steps_since_save = 0
+
+    def _iterations(self) -> int:
+        optimizer = getattr(self.model, "d_optimizer", None) or self.model.optimizer
+        return int(keras.ops.convert_to_numpy(optimizer.iterations))
+
+    def restore(self, model) -> tuple[int, int] | None:
+        """Loads the backup into `model` (built and compiled). Returns
+        `(epoch, steps done in it)`, or None when there is no backup."""
+        self.set_model(model)
+        self._restored = True
+        if not os.path.exists(self._weights_path):
+            return None
+        super().on_train_begin()  # Loads weights, falls back to the .bkp copy.
+        # fit() prefers this over its `initial_epoch`; the caller passes it.
+        model._initial_epoch = None
+        return divmod(self._iterations(), self.steps_per_epoch)
+
+    def on_train_begin(self, logs=None):
+        if not self._restored:
+            self.restore(self.model)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if isinstance(self.save_freq, int):
+            self._steps_since_save += 1
+            if self._steps_since_save >= self.save_freq:
+                self._save_model()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.model.stop_training and self._iterations() % self.steps_per_epoch:
+            return  # Cut short (NaN): keep the last good backup.
+        self._save_model()
+
+    def _save_model(self):
+        """Writes to temporary files, then renames them over the backup: a
+        kill during the write leaves the previous backup intact."""
+        self._steps_since_save = 0
+        epoch, batch = divmod(self._iterations(), self.steps_per_epoch)
+        os.makedirs(self.backup_dir, exist_ok=True)
+        partial = os.path.join(self.backup_dir, "partial.weights.h5")
+        self.model.save_weights(partial, overwrite=True)
+        os.replace(partial, self._weights_path)
+        partial = self._training_metadata_path + ".partial"
+        with open(partial, "w") as f:
+            json.dump({"epoch": epoch, "batch": batch}, f)
+        os.replace(partial, self._training_metadata_path)
+
+    def save_now(self):
+        """Backs up the current state (e.g. after Ctrl-C between two steps).
+        Once an epoch's steps are all done, the state counts as the start of
+        the next epoch (the skipped part is that epoch's validation and
+        checkpoints, never training steps)."""
+        if self.model is not None:
+            self._save_model()
+
+    def on_train_end(self, logs=None):
+        if self.final and not self.model.stop_training:
+            super().on_train_end(logs)
+
+
+class RunTensorBoard(keras.callbacks.TensorBoard):
+    """TensorBoard whose batch-level step is the D optimizer's iteration count
+    (continuous across resumed runs), which logs both learning rates, and
+    which can be reused by successive `fit` calls. Epoch-level scalars are
+    always written (Keras drops them with an integer `update_freq`)."""
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._step_synced = False
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not self._step_synced:
+            self._global_train_batch = int(self._iterations())
+            self._step_synced = True
+        super().on_train_batch_begin(batch, logs)
+
+    def _iterations(self):
+        optimizer = getattr(self.model, "d_optimizer", None) or self.model.optimizer
+        return keras.ops.convert_to_numpy(optimizer.iterations)
+
+    def _collect_learning_rate(self, logs):
+        logs = dict(logs or {})
+        for key, name in (("d", "d_optimizer"), ("g", "g_optimizer")):
+            optimizer = getattr(self.model, name, None)
+            if optimizer is not None:
+                rate = keras.ops.convert_to_numpy(optimizer.learning_rate)
+                logs[f"learning_rate_{key}"] = float(rate)
+        return logs
+
+    def _log_epoch_metrics(self, epoch, logs):
+        # With an integer update_freq, Keras leaves a `record_if(step % freq
+        # == 0)` context open, which drops these unless the step count happens
+        # to be a multiple of the frequency.
+        with self.summary.record_if(True):
+            super()._log_epoch_metrics(epoch, logs)
+
+    def _close_writers(self):
+        super()._close_writers()
+        self._writers = {}
+
+
+def image_grid(columns, gap=2) -> np.ndarray:
+    """One uint8 image with a row per sample and the given columns side by
+    side. `columns`: list of [N, H, W, 3] arrays in [-1, 1]."""
+    cells = [
+        np.clip((np.asarray(c, np.float32) + 1.0) * 127.5, 0, 255) for c in columns
+    ]
+    n, h, w, _ = cells[0].shape
+    grid = np.full(
+        (n * h + (n - 1) * gap, len(cells) * w + (len(cells) - 1) * gap, 3),
+        255,
+        np.uint8,
+    )
+    for row in range(n):
+        for col, cell in enumerate(cells):
+            y, x = row * (h + gap), col * (w + gap)
+            grid[y : y + h, x : x + w] = np.round(cell[row]).astype(np.uint8)
+    return grid
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """After every epoch, deblurs fixed validation images and saves rows of
+    blurred | deblurred | sharp as `png_dir/epoch_XXX.png` (XXX: epochs done,
+    000 before training) and as a TensorBoard image in `log_dir` (at the
+    0-based epoch, the step of Keras' epoch scalars).
+
+    `blurred`, `sharp`: [N, H, W, 3] arrays in [-1, 1].
+    """
+
+    def __init__(self, blurred, sharp, png_dir, log_dir=None):
+        super().__init__()
+        self.blurred = np.asarray(blurred, np.float32)
+        self.sharp = np.asarray(sharp, np.float32)
+        self.png_dir = str(png_dir)
+        self.log_dir = None if log_dir is None else str(log_dir)
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        if not os.path.exists(self.path(0)):
+            self.write(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.write(epoch + 1)
+
+    def path(self, epochs_done):
+        return os.path.join(self.png_dir, f"epoch_{epochs_done:03d}.png")
+
+    def write(self, epochs_done):
+        if not len(self.blurred):
+            return
+        deblurrer = getattr(self.model, "deblurrer", self.model)
+        deblurred = keras.ops.convert_to_numpy(deblurrer(self.blurred))
+        grid = image_grid([self.blurred, deblurred, self.sharp])
+        os.makedirs(self.png_dir, exist_ok=True)
+        Image.fromarray(grid).save(self.path(epochs_done))
+        if self.log_dir is None or not epochs_done:
+            return
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        with self._writer.as_default(), tf.summary.record_if(True):
+            tf.summary.image(
+                "blurred | deblurred | sharp",
+                grid[None],
+                step=epochs_done - 1,  # The 0-based epoch, as Keras' scalars.
+                description="Fixed validation images after each epoch.",
+            )
+        self._writer.flush()
+
+
+class TimeLimitReached(Exception):
+    """Raised by `TimeLimit` between two steps when the budget is spent."""
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Raises `TimeLimitReached` after the first step that ends more than
+    `minutes` after `start` (time.monotonic(); default: construction)."""
+
+    def __init__(self, minutes, start=None):
+        super().__init__()
+        self.seconds = 60.0 * minutes
+        self.start = time.monotonic() if start is None else start
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.monotonic() - self.start > self.seconds:
+            raise TimeLimitReached(f"time limit of {self.seconds / 60:g} min reached")

@@ -1,0 +1,275 @@
+"""Command-line flags derived from the config dataclasses (shared by the scripts).
+
+Every field of `ModelConfig`, `DataConfig` and `TrainConfig` becomes a
+`--kebab-case` flag with the field's type and default; its help text is the
+field's comment in `keras_udd/config.py` (or `FIELD_HELP` below). Booleans are
+`--flag/--no-flag`; `str | None` fields take the word `none` for None. A field
+name used by several sections (`seed`) is one flag that sets all of them.
+`train.py` uses all three sections, `keras_udd.evaluate` only the data flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import json
+import os
+import re
+import types
+import typing
+
+from keras_udd.config import Config, DataConfig, ModelConfig, TrainConfig
+
+SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+TITLES = {
+    "model": "model (networks, loss weights, optimizer)",
+    "data": "data (domain and preprocessing)",
+    "train": "training run",
+}
+# Help for fields whose comment in config.py is missing or too terse.
+FIELD_HELP = {
+    "adversarial_weight": "Weight of the GAN terms (D_S, D_B and the random branch).",
+    "cycle_weight": "Weight of L1(s, s_hat) + L1(b, b_hat).",
+    "kl_weight": "Weight of the KL term on the blur code.",
+    "perceptual_weight": "Weight of ||VGG(s_b) - VGG(b)||^2 (too high keeps s_b "
+    "blurred, too low lets artifacts through).",
+    "vgg_weights": "VGG19 weights of the perceptual loss: 'imagenet' (downloaded "
+    "once to ~/.keras/models), the path of a local "
+    "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5, or 'none' (random "
+    "weights; for offline smoke tests).",
+    "self_recon_weight": "Weight of the self-reconstruction L1 terms "
+    "(reference-code extra).",
+    "latent_weight": "Weight of the latent regression L1(E^b(G_B(., z_r)), z_r) "
+    "(random branch only).",
+    "random_perceptual_weight": "Weight of the perceptual term on "
+    "G_S(E^c_B(b), z_r) vs b (random branch only).",
+    "vgg_layer": "VGG19 layer of the perceptual features, tapped before its ReLU.",
+    "learning_rate": "Adam learning rate of every network.",
+    "beta_1": "Adam beta_1.",
+    "beta_2": "Adam beta_2.",
+    "batch_size": "Global batch size (split across replicas).",
+    "seed": "Random seed of the data pipeline and of the run.",
+    "domain": "Image domain: 'text' (synthetic, offline), 'face' (CelebA via "
+    "TFDS or --data-dir) or 'folder' (--sharp-dir, --blur-dir[, --test-dir]).",
+    "text_pool_size": "text: rendered pages (test-images test, then a sharp "
+    "and a blurred half).",
+    "output_dir": "Run folder for checkpoints, logs and samples (default: "
+    "runs/<domain>-<timestamp>). Rerun with the same folder and flags to resume.",
+    "strategy": "tf.distribute strategy: 'auto' (mirrored when more than one "
+    "GPU is visible, else one device), 'default' (one device), 'mirrored' (all "
+    "local GPUs) or 'multiworker' (MultiWorkerMirroredStrategy, TF_CONFIG).",
+    "jit_compile": "XLA-compile the train step (single device only; slow to "
+    "compile, faster per step).",
+    "epochs": "Training epochs (validation, checkpoints and samples after each).",
+    "steps_per_epoch": "Discriminator steps per epoch (E/G update every "
+    "--d-steps-per-g-step of them).",
+}
+CHOICES = {
+    "domain": ("text", "face", "folder"),
+    "gan_mode": ("nonsaturating", "lsgan"),
+    "strategy": ("auto", "default", "mirrored", "multiworker"),
+}
+# Flags whose value is a folder that must exist.
+DIRECTORY_FIELDS = ("data_dir", "sharp_dir", "blur_dir", "test_dir", "font_dir")
+# Integer fields that may be 0 (all others must be >= 1).
+NONNEGATIVE_INT_FIELDS = (
+    "seed",
+    "test_images",
+    "content_res_blocks",
+    "generator_res_blocks",
+    "backup_freq",
+    "log_freq",
+)
+# Fields that may differ when a run is resumed: how it runs, not what it learns.
+EXECUTION_FIELDS = {"train": ("strategy", "jit_compile", "time_limit_minutes")}
+
+
+def field_comments(cls) -> dict[str, str]:
+    """`{field: comment}` from the source of a config dataclass: the comment at
+    the end of the field's line, else the comment block right above it."""
+    comments, above = {}, []
+    for line in inspect.getsource(cls).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            above.append(stripped.lstrip("# ").strip())
+            continue
+        match = re.match(r"(\w+)\s*:[^=]*=[^#]*(?:#\s*(.*))?$", stripped)
+        if match:
+            text = match.group(2) or (" ".join(above) if above else "")
+            comments[match.group(1)] = text.strip()
+        above = []
+    return comments
+
+
+def _base_type(annotation):
+    """(python type, optional) of a field annotation such as `str | None`."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        return non_none[0], len(non_none) < len(args)
+    return annotation, False
+
+
+def _parse_value(name, kind, optional):
+    """The argparse `type` of one field: checks ranges and existing folders."""
+
+    def parse(text):
+        if optional and text.lower() == "none":
+            return None
+        if name == "vgg_weights":
+            if text != "imagenet" and not os.path.isfile(text):
+                raise argparse.ArgumentTypeError(
+                    f"expected 'imagenet', 'none' or an existing weights file, "
+                    f"got {text!r}"
+                )
+            return text
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {kind.__name__}, got {text!r}"
+            ) from None
+        if kind is int and value < (0 if name in NONNEGATIVE_INT_FIELDS else 1):
+            bound = ">= 0" if name in NONNEGATIVE_INT_FIELDS else ">= 1"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        if kind is float and value < 0:
+            raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+        if name in DIRECTORY_FIELDS and not os.path.isdir(value):
+            raise argparse.ArgumentTypeError(f"no such folder: {value!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its errors.
+    return parse
+
+
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def add_config_flags(parser, sections=("model", "data", "train"), defaults=None):
+    """Adds one flag per config field of `sections`, in one argument group per
+    section. `defaults`: a `Config` whose values are the defaults (e.g. loaded
+    with `--config`). Returns `{dest: [(section, field), ...]}`."""
+    defaults = defaults or Config()
+    owners = {}
+    for section in sections:
+        for f in dataclasses.fields(SECTIONS[section]):
+            owners.setdefault(f.name, []).append((section, f.name))
+    added = set()
+    for section in sections:
+        cls = SECTIONS[section]
+        group = parser.add_argument_group(TITLES[section])
+        hints = typing.get_type_hints(cls)
+        comments = field_comments(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in added:
+                continue
+            added.add(f.name)
+            default = getattr(getattr(defaults, section), f.name)
+            help_text = FIELD_HELP.get(f.name) or comments.get(f.name) or f.name
+            if len(owners[f.name]) > 1:
+                where = ", ".join(f"{s}.{n}" for s, n in owners[f.name])
+                help_text += f" (sets {where})"
+            help_text = help_text.replace("%", "%%")
+            if "default" not in help_text.lower():
+                help_text += " (default: %(default)s)"
+            kind, optional = _base_type(hints[f.name])
+            if kind is bool:
+                group.add_argument(
+                    _flag(f.name),
+                    dest=f.name,
+                    action=argparse.BooleanOptionalAction,
+                    default=default,
+                    help=help_text,
+                )
+                continue
+            group.add_argument(
+                _flag(f.name),
+                dest=f.name,
+                type=_parse_value(f.name, kind, optional),
+                default=default,
+                choices=CHOICES.get(f.name),
+                metavar=_metavar(f.name, kind),
+                help=help_text,
+            )
+    return owners
+
+
+def _metavar(name, kind):
+    if name in CHOICES:
+        return "{" + ",".join(CHOICES[name]) + "}"
+    if name.endswith("_dir") or name.endswith("_file"):
+        return "DIR" if name.endswith("_dir") else "FILE"
+    return {int: "N", float: "X"}.get(kind, "STR")
+
+
+def config_from_args(args, owners, base=None) -> Config:
+    """A `Config` with the parsed flag values written over `base`."""
+    sections = {
+        name: dataclasses.asdict(getattr(base or Config(), name)) for name in SECTIONS
+    }
+    for dest, fields in owners.items():
+        for section, name in fields:
+            sections[section][name] = getattr(args, dest)
+    return Config.from_dict(sections)
+
+
+def add_config_file_flag(parser):
+    parser.add_argument(
+        "--config",
+        metavar="JSON",
+        help="Start from a saved config.json (e.g. runs/x/config.json); flags "
+        "given after it override its values.",
+    )
+
+
+def preparse_config(argv) -> Config | None:
+    """The `Config` named by `--config` in `argv`, or None (before the full
+    parse, so that its values become the flags' defaults)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    add_config_file_flag(pre)
+    known, _ = pre.parse_known_args(argv)
+    if known.config is None:
+        return None
+    try:
+        return Config.load(known.config)
+    except (OSError, json.JSONDecodeError, TypeError) as err:
+        raise SystemExit(f"--config {known.config}: cannot read it ({err})") from err
+
+
+def check_data_config(parser, data: DataConfig) -> None:
+    """Rejects data settings that no pipeline accepts, as a parser error."""
+    if data.crop_size < 16 or data.crop_size % 4:
+        parser.error(
+            f"--crop-size must be a multiple of 4 and >= 16, got {data.crop_size}"
+        )
+    if data.load_size < data.crop_size:
+        parser.error(
+            f"--load-size ({data.load_size}) must be >= --crop-size ({data.crop_size})"
+        )
+    if data.domain == "folder" and not (data.sharp_dir and data.blur_dir):
+        parser.error("--domain folder needs --sharp-dir and --blur-dir")
+    try:
+        from keras_udd.data.pipeline import validate
+    except ImportError:  # The data package predates its validator.
+        return
+    try:
+        validate(data)
+    except ValueError as err:
+        parser.error(str(err))
+
+
+def config_differences(saved: Config, current: Config, ignore=EXECUTION_FIELDS):
+    """`["section.field: saved -> current", ...]` for the fields that differ,
+    except `ignore` (`{section: (field, ...)}`)."""
+    old, new = saved.to_dict(), current.to_dict()
+    out = []
+    for section in SECTIONS:
+        for name in sorted(set(old[section]) | set(new[section])):
+            if name in ignore.get(section, ()):
+                continue
+            a, b = old[section].get(name), new[section].get(name)
+            if a != b:
+                out.append(f"{section}.{name}: {a!r} -> {b!r}")
+    return out

@@ -1,0 +1,297 @@
+"""Tests of train.py: flags, run folder, strategy, callbacks, kill and resume."""
+
+import dataclasses
+import importlib.util
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from keras_udd import callbacks, cli, distribute, runs
+from keras_udd.config import Config, DataConfig, ModelConfig, TrainConfig
+from keras_udd.model import UIDGAN
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("train", ROOT / "train.py")
+train = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(train)
+
+TINY_FLAGS = [
+    "--content-filters", "4", "--blur-filters", "4", "--disc-filters", "4",
+    "--content-res-blocks", "1", "--generator-res-blocks", "1",
+    "--disc-scales", "2", "--vgg-weights", "none", "--vgg-layer", "block2_conv1",
+    "--no-jit-compile",
+    "--crop-size", "32", "--load-size", "36", "--test-images", "4",
+    "--text-pool-size", "64", "--blur-kernel-bank", "8",
+]  # fmt: skip
+
+
+def tiny_config(tmp_path, **train):
+    return Config(
+        model=ModelConfig(content_filters=4, blur_filters=4, disc_filters=4,
+                          content_res_blocks=1, generator_res_blocks=1,
+                          disc_scales=2, vgg_weights=None),
+        data=DataConfig(crop_size=32, load_size=36, test_images=4),
+        train=TrainConfig(output_dir=str(tmp_path / "run"), **train),
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------- flags
+def test_every_config_field_has_a_flag():
+    cfg, _ = train.parse_args(["--output-dir", "x"])
+    for section in ("model", "data", "train"):
+        for f in dataclasses.fields(getattr(cfg, section)):
+            if f.name != "output_dir":
+                assert getattr(getattr(cfg, section), f.name) == f.default, f.name
+
+
+def test_flags_set_types_bools_none_and_shared_seed():
+    cfg, overwrite = train.parse_args(
+        ["--domain", "text", "--epochs", "3", "--cycle-weight", "5.5",
+         "--no-random-branch", "--vgg-weights", "none", "--seed", "7",
+         "--no-jit-compile", "--overwrite", "--output-dir", "out"]
+    )  # fmt: skip
+    assert cfg.train.epochs == 3 and cfg.model.cycle_weight == 5.5
+    assert cfg.model.random_branch is False and cfg.model.vgg_weights is None
+    assert cfg.data.seed == 7 and cfg.train.seed == 7
+    assert cfg.train.jit_compile is False and overwrite
+    assert cfg.train.output_dir == "out"
+
+
+def test_default_output_dir_names_the_domain():
+    cfg, _ = train.parse_args(["--domain", "text"])
+    assert Path(cfg.train.output_dir).parent == Path("runs")
+    assert Path(cfg.train.output_dir).name.startswith("text-")
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--domain", "faces"],
+        ["--epochs", "0"],
+        ["--batch-size", "two"],
+        ["--crop-size", "30"],
+        ["--crop-size", "64", "--load-size", "48"],
+        ["--cycle-weight", "-1"],
+        ["--vgg-weights", "/no/such/vgg.h5"],
+        ["--strategy", "tpu"],
+        ["--domain", "folder"],
+        ["--domain", "folder", "--sharp-dir", "/no/such/dir", "--blur-dir", "."],
+    ],
+)
+def test_bad_flag_values_are_rejected_by_the_parser(flags, capsys):
+    with pytest.raises(SystemExit) as err:
+        train.parse_args(flags)
+    assert err.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_help_is_grouped_by_config_section(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--help"])
+    text = capsys.readouterr().out
+    for title in cli.TITLES.values():
+        assert title in text
+    assert "--random-branch, --no-random-branch" in text
+    assert "--vgg-weights" in text and "--steps-per-epoch" in text
+
+
+def test_config_flag_supplies_defaults(tmp_path):
+    saved = tiny_config(tmp_path, epochs=5)
+    saved.save(tmp_path / "config.json")
+    cfg, _ = train.parse_args(
+        ["--config", str(tmp_path / "config.json"), "--epochs", "6"]
+    )
+    assert cfg.model.content_filters == 4 and cfg.train.epochs == 6
+    assert cfg.train.output_dir == saved.train.output_dir
+
+
+def test_offline_imagenet_weights_fail_with_the_fix(monkeypatch):
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: Name or service not known")
+
+    monkeypatch.setattr(keras.applications, "VGG19", offline)
+    monkeypatch.setenv("HOME", "/nonexistent-home")
+    with pytest.raises(SystemExit) as err:
+        train.check_vgg_weights(ModelConfig())
+    assert "--vgg-weights none" in str(err.value)
+    train.check_vgg_weights(ModelConfig(vgg_weights=None))
+    train.check_vgg_weights(ModelConfig(perceptual_weight=0, random_branch=False))
+
+
+# ------------------------------------------------------------ run folder
+def test_run_folder_new_resume_different_finished_overwrite(tmp_path):
+    cfg = tiny_config(tmp_path)
+    assert runs.prepare_run_folder(cfg) == "new"
+    assert Config.load(tmp_path / "run" / "config.json") == cfg
+    assert runs.prepare_run_folder(cfg) == "resume"
+    # How it runs may change on resume; what it learns may not.
+    no_xla = dataclasses.replace(cfg.train, jit_compile=False)
+    assert runs.prepare_run_folder(dataclasses.replace(cfg, train=no_xla)) == "resume"
+    other_model = dataclasses.replace(cfg.model, cycle_weight=1.0)
+    other = dataclasses.replace(cfg, model=other_model)
+    with pytest.raises(runs.RunFolderError, match=r"model.cycle_weight: 10.0 -> 1.0"):
+        runs.prepare_run_folder(other)
+    (tmp_path / "run" / runs.RESULT).write_text("{}")
+    with pytest.raises(runs.RunFolderError, match="finished run"):
+        runs.prepare_run_folder(cfg)
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    assert runs.prepare_run_folder(other, overwrite=True) == "new"
+    assert not (tmp_path / "run" / runs.RESULT).exists()
+    assert (tmp_path / "run" / "notes.txt").exists()  # Only run files go.
+
+
+def test_csv_log_keeps_the_last_row_per_epoch(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,loss,val_psnr\n0,2.0,20.0\n1,1.0,21.5\n1,0.5,21.0\n")
+    rows = runs.read_csv_log(path)
+    assert [r["epoch"] for r in rows] == [0, 1] and rows[1]["loss"] == 0.5
+    assert runs.best_logged(path) == 21.0 and runs.best_logged(tmp_path / "x") is None
+
+
+# -------------------------------------------------------------- strategy
+def test_strategy_selection_on_one_device():
+    assert distribute.select_strategy("auto") is tf.distribute.get_strategy()
+    default = distribute.select_strategy("default")
+    assert distribute.use_jit(default, True) and not distribute.use_jit(default, False)
+    mirrored = distribute.select_strategy("mirrored")
+    assert isinstance(mirrored, tf.distribute.MirroredStrategy)
+    with pytest.raises(ValueError):
+        distribute.select_strategy("tpu")
+
+
+def test_chief_detection(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert distribute.is_chief()
+    cluster = {"worker": ["a:1", "b:1"]}
+    for index, chief in ((0, True), (1, False)):
+        config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+        assert distribute.is_chief() is chief
+    assert distribute.worker_id() == "worker-1"
+
+
+# ------------------------------------------------------------- callbacks
+def test_sample_grid_writes_png_and_tensorboard_image(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
+
+    model = UIDGAN(tiny_config(tmp_path).model)
+    rng = np.random.default_rng(0)
+    blurred, sharp = rng.uniform(-1, 1, (2, 2, 32, 32, 3)).astype("float32")
+    grid = callbacks.SampleGrid(blurred, sharp, tmp_path / "png", tmp_path / "tb")
+    grid.set_model(model)
+    grid.on_train_begin()
+    grid.on_epoch_end(0)
+    for name in ("epoch_000.png", "epoch_001.png"):
+        with Image.open(tmp_path / "png" / name) as image:
+            assert image.size == (3 * 32 + 2 * 2, 2 * 32 + 2)
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"tensors": 0})
+    events.Reload()
+    assert events.Tags()["tensors"] == ["blurred | deblurred | sharp"]
+
+
+def test_image_grid_layout():
+    columns = [np.full((2, 4, 5, 3), v, "float32") for v in (-1.0, 0.0, 1.0)]
+    grid = callbacks.image_grid(columns, gap=1)
+    assert grid.shape == (2 * 4 + 1, 3 * 5 + 2, 3) and grid.dtype == np.uint8
+    assert grid[0, 0, 0] == 0 and grid[0, 6, 0] == 128 and grid[0, 12, 0] == 255
+
+
+# ------------------------------------------------- end to end: kill, resume
+def _wait_for_backup(meta_path, process, condition, timeout=300):
+    """Polls the backup metadata until `condition(meta)` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "training ended before the interruption"
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            meta = None
+        if meta and condition(meta):
+            return meta
+        time.sleep(0.02)
+    process.kill()
+    raise AssertionError("no backup appeared in time")
+
+
+@pytest.mark.slow
+def test_interrupted_and_killed_run_resumes_and_finishes(tmp_path):
+    """Ctrl-C mid-epoch 1, rerun, SIGKILL mid-epoch 2, rerun: the run picks up
+    at the saved step each time (epoch and optimizer iterations go on) and
+    ends with every artifact and exactly epochs x steps iterations."""
+    out = tmp_path / "run"
+    epochs, steps = 2, 30
+    command = [
+        sys.executable, str(ROOT / "train.py"), "--domain", "text", *TINY_FLAGS,
+        "--epochs", str(epochs), "--steps-per-epoch", str(steps),
+        "--backup-freq", "4", "--log-freq", "5", "--output-dir", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    meta_path = out / "backup" / "training_metadata.json"
+
+    def start():
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+
+    # 1. Ctrl-C in the middle of epoch 1: a backup of that exact step is saved.
+    first = start()
+    _wait_for_backup(meta_path, first, lambda m: m["epoch"] == 0 and m["batch"] >= 4)
+    first.send_signal(signal.SIGINT)
+    log = first.communicate(timeout=120)[0]
+    assert first.returncode == 130, log
+    assert "Continue with:" in log
+    meta = json.loads(meta_path.read_text())
+    assert meta["epoch"] == 0 and 4 <= meta["batch"] < steps
+
+    # 2. Rerun; SIGKILL (no chance to save) in the middle of epoch 2.
+    second = start()
+    _wait_for_backup(meta_path, second, lambda m: m["epoch"] == 1 and m["batch"] >= 4)
+    second.kill()
+    log = second.communicate(timeout=60)[0]
+    assert f"epoch 1, step {meta['batch']} (iteration {meta['batch']})" in log, log[
+        :3000
+    ]
+
+    # 3. Rerun: continues from the last mid-epoch backup and finishes.
+    third = start()
+    log = third.communicate(timeout=300)[0]
+    assert third.returncode == 0, log
+    resumed = re.search(
+        r"Resuming .*: epoch (\d+), step (\d+) \(iteration (\d+)\)", log
+    )
+    epoch, step, iteration = map(int, resumed.groups())
+    assert epoch == 2 and 4 <= step < steps and iteration == steps + step
+    result = json.loads((out / runs.RESULT).read_text())
+    assert result["iterations"] == epochs * steps
+    assert result["iterations_this_session"] == epochs * steps - iteration
+
+    rows = runs.read_csv_log(out / runs.CSV_LOG)
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert all(np.isfinite(r["val_psnr"]) and r["val_psnr_blurred"] > 0 for r in rows)
+    for name in ("config.json", "latest.keras", "best.keras", "log.csv"):
+        assert (out / name).is_file(), name
+    assert not (out / "backup").exists()  # Deleted once training has finished.
+    assert sorted(p.name for p in (out / "samples").iterdir()) == [
+        "epoch_000.png",
+        "epoch_001.png",
+        "epoch_002.png",
+    ]
+    for logs in ("train", "validation", "samples"):
+        assert list((out / "logs" / logs).glob("events.out.tfevents.*")), logs
+    latest = keras.saving.load_model(out / "latest.keras")
+    assert int(latest.d_optimizer.iterations.numpy()) == epochs * steps
+    assert int(latest.g_optimizer.iterations.numpy()) == epochs * steps // 2

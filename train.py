@@ -1,0 +1,270 @@
+"""Trains UID-GAN on one domain: python train.py --domain text|face|folder ...
+
+Parses the flags (derived from keras_udd.config) and wires the parts
+together: the run folder (keras_udd.runs), the tf.distribute strategy
+(keras_udd.distribute), the datasets (keras_udd.data), the model
+(keras_udd.model) and the callbacks (keras_udd.callbacks). Rerunning the same
+command with the same --output-dir resumes an interrupted run from its backup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import sys
+import time
+
+# Before TensorFlow loads (keras_udd imports it): hide its INFO/WARNING logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from keras_udd import cli, runs  # noqa: E402
+
+VGG19_NOTOP = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+EPILOG = """examples:
+  python train.py --domain text --vgg-weights none --epochs 2 --steps-per-epoch 10
+  python train.py --domain face --data-dir ~/celeba/img_align_celeba
+  python train.py --domain folder --sharp-dir S --blur-dir B --test-dir T
+  python train.py --config runs/face-20250101-120000/config.json   # resume
+"""
+
+
+def parse_args(argv):
+    """(Config, overwrite) from the command line."""
+    base = cli.preparse_config(argv)
+    parser = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train UID-GAN (unsupervised domain-specific deblurring) "
+        "with model.fit; checkpoints, logs and samples go to --output-dir.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cli.add_config_file_flag(parser)
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="Replace the run files in --output-dir even if they belong to a "
+        "different or finished run.",
+    )
+    owners = cli.add_config_flags(parser, defaults=base)
+    args = parser.parse_args(argv)
+    cfg = cli.config_from_args(args, owners, base)
+    cli.check_data_config(parser, cfg.data)
+    if cfg.train.output_dir is None:
+        cfg.train.output_dir = runs.default_output_dir(cfg.data.domain)
+    return cfg, args.overwrite
+
+
+def check_vgg_weights(model_cfg):
+    """Fetches the ImageNet VGG19 weights now (not after building everything)
+    and turns a failed download into an actionable message."""
+    needs_vgg = model_cfg.perceptual_weight or (
+        model_cfg.random_branch and model_cfg.random_perceptual_weight
+    )
+    if not needs_vgg or model_cfg.vgg_weights != "imagenet":
+        return
+    import keras
+
+    cache = os.path.join(os.path.expanduser("~"), ".keras", "models", VGG19_NOTOP)
+    if os.path.exists(cache):
+        return
+    try:
+        keras.applications.VGG19(include_top=False, weights="imagenet")
+    except Exception as err:
+        raise SystemExit(
+            f"error: --vgg-weights imagenet: could not download the VGG19 "
+            f"ImageNet weights of the perceptual loss ({type(err).__name__}: "
+            f"{err}).\nOffline, pass --vgg-weights PATH with a copy of "
+            f"{VGG19_NOTOP} (from ~/.keras/models on a connected machine), or "
+            "--vgg-weights none (random VGG features: smoke tests only)."
+        ) from err
+
+
+def validation_samples(dataset, count):
+    """The first `count` (blurred, sharp) pairs of a paired dataset, as
+    two [count, H, W, 3] arrays in [-1, 1]."""
+    import numpy as np
+
+    blurred, sharp = [], []
+    for b, s in dataset.unbatch().take(count) if count else ():
+        blurred.append(b.numpy())
+        sharp.append(s.numpy())
+    if not blurred:
+        return np.zeros((0, 1, 1, 3), "float32"), np.zeros((0, 1, 1, 3), "float32")
+    return np.stack(blurred), np.stack(sharp)
+
+
+def make_callbacks(cfg, folder, samples, has_validation, start_time):
+    """The callback list (order matters: the backup saves last at epoch end,
+    after the checkpoints and logs of that epoch are written)."""
+    import keras
+
+    from keras_udd import callbacks as cb
+    from keras_udd.distribute import is_chief, worker_id
+
+    if not is_chief():  # Workers write to scratch; only the chief's files count.
+        folder = os.path.join(folder, ".workers", worker_id())
+    path = lambda name: os.path.join(folder, name)  # noqa: E731
+    t = cfg.train
+    out = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.CSVLogger(path(runs.CSV_LOG), append=True),
+        cb.RunTensorBoard(
+            log_dir=path(runs.LOGS),
+            update_freq=t.log_freq or "epoch",
+            write_graph=False,
+        ),
+        cb.SampleGrid(
+            *samples,
+            png_dir=path(runs.SAMPLES),
+            log_dir=os.path.join(path(runs.LOGS), "samples"),
+        ),
+        keras.callbacks.ModelCheckpoint(path(runs.LATEST)),
+    ]
+    if has_validation:
+        out.append(
+            keras.callbacks.ModelCheckpoint(
+                path(runs.BEST),
+                monitor="val_psnr",
+                mode="max",
+                save_best_only=True,
+                initial_value_threshold=runs.best_logged(path(runs.CSV_LOG)),
+            )
+        )
+    if t.time_limit_minutes:
+        out.append(cb.TimeLimit(t.time_limit_minutes, start=start_time))
+    backup = cb.TrainingBackup(
+        path(runs.BACKUP), t.steps_per_epoch, save_freq=t.backup_freq
+    )
+    return out + [backup], backup
+
+
+def fit(model, train_ds, val_ds, callbacks, backup, cfg, resume):
+    """model.fit over the remaining epochs: first the rest of an interrupted
+    epoch (when the backup was taken mid-epoch), then the whole epochs."""
+    epochs, steps = cfg.train.epochs, cfg.train.steps_per_epoch
+    epoch, done = resume or (0, 0)
+    kwargs = dict(
+        validation_data=val_ds,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=1 if sys.stdout.isatty() else 2,  # Progress bar, or a line an epoch.
+    )
+    if done and epoch < epochs:
+        backup.final = epoch + 1 == epochs
+        model.fit(
+            train_ds,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            steps_per_epoch=steps - done,
+            **kwargs,
+        )
+        if model.stop_training:
+            return
+        epoch += 1
+    if epoch < epochs:
+        backup.final = True
+        model.fit(
+            train_ds,
+            initial_epoch=epoch,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            **kwargs,
+        )
+
+
+def resume_command(cfg):
+    argv = list(sys.argv)
+    if not any(a == "--output-dir" or a.startswith("--output-dir=") for a in argv):
+        argv += ["--output-dir", cfg.train.output_dir]
+    return "python " + shlex.join(argv)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv=None):
+    cfg, overwrite = parse_args(sys.argv[1:] if argv is None else argv)
+    check_vgg_weights(cfg.model)
+    start_time = time.monotonic()
+
+    import keras
+
+    from keras_udd.callbacks import TimeLimitReached
+    from keras_udd.data import make_test_dataset, make_train_dataset
+    from keras_udd.distribute import select_strategy, use_jit
+    from keras_udd.model import UIDGAN
+
+    try:  # Data errors first, before the run folder records this config.
+        train_ds = make_train_dataset(cfg.data)
+        val_ds = make_test_dataset(cfg.data) if cfg.data.test_images else None
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    try:
+        status = runs.prepare_run_folder(cfg, overwrite)
+    except runs.RunFolderError as err:
+        raise SystemExit(f"error: {err}") from None
+    keras.utils.set_random_seed(cfg.train.seed)
+    strategy = select_strategy(cfg.train.strategy)
+    total_steps = cfg.train.epochs * cfg.train.steps_per_epoch
+    with strategy.scope():
+        model = UIDGAN(cfg.model)
+        model.compile(
+            total_steps=total_steps,
+            jit_compile=use_jit(strategy, cfg.train.jit_compile),
+        )
+    samples = validation_samples(val_ds, cfg.train.sample_images if val_ds else 0)
+    callbacks, backup = make_callbacks(
+        cfg, cfg.train.output_dir, samples, val_ds is not None, start_time
+    )
+    resume = backup.restore(model)
+    where = cfg.train.output_dir
+    print(
+        f"Run folder: {where} ({'resumed' if resume else status}); "
+        f"{strategy.num_replicas_in_sync} replica(s); {total_steps} steps",
+        flush=True,
+    )
+    if resume:
+        print(
+            f"Resuming from {os.path.join(where, runs.BACKUP)}: epoch "
+            f"{resume[0] + 1}, step {resume[1]} (iteration "
+            f"{int(model.d_optimizer.iterations.numpy())})",
+            flush=True,
+        )
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    start_iteration = int(model.d_optimizer.iterations.numpy())
+    try:
+        fit(model, train_ds, val_ds, callbacks, backup, cfg, resume)
+    except (KeyboardInterrupt, TimeLimitReached) as err:
+        backup.save_now()
+        print(
+            f"\nStopped ({err or 'interrupted'}) at iteration "
+            f"{int(model.d_optimizer.iterations.numpy())}; the state is saved in "
+            f"{os.path.join(where, runs.BACKUP)}.\nContinue with: "
+            f"{resume_command(cfg)}",
+            file=sys.stderr,
+        )
+        return 0 if isinstance(err, TimeLimitReached) else 130
+    if model.stop_training:
+        print("Training stopped early (NaN loss); the backup is kept.", file=sys.stderr)
+        return 1
+    iterations = int(model.d_optimizer.iterations.numpy())
+    rows = runs.read_csv_log(os.path.join(where, runs.CSV_LOG))
+    result = {
+        "iterations": iterations,
+        "iterations_this_session": iterations - start_iteration,
+        "final_epoch": rows[-1] if rows else None,
+        "best_val_psnr": runs.best_logged(os.path.join(where, runs.CSV_LOG)),
+        "seconds_this_session": round(time.monotonic() - start_time, 1),
+    }
+    with open(os.path.join(where, runs.RESULT), "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"Done: {where} ({iterations} iterations)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
