@@ -236,7 +236,6 @@ class UIDGAN(keras.Model):
         )
         self.d_optimizer.build(self._d_variables())
         self.g_optimizer.build(self._g_variables())
-        self._total_steps = total_steps
         if (
             load_perceptual_weights
             and self.perceptual is not None

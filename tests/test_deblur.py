@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import TINY
 from PIL import Image
 
 from keras_udd import tiling
@@ -14,16 +15,6 @@ from keras_udd.deblur import (
     read_image,
 )
 from keras_udd.model import UIDGAN
-
-TINY = dict(
-    content_filters=4,
-    blur_filters=4,
-    disc_filters=4,
-    content_res_blocks=1,
-    generator_res_blocks=1,
-    disc_scales=2,
-    vgg_weights=None,
-)
 
 
 def psnr(a, b):

@@ -17,22 +17,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
+from conftest import TINY  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from export import contract, tflite, verify  # noqa: E402
 from export.__main__ import main as export_main  # noqa: E402
 from keras_udd import UIDGAN  # noqa: E402
 
-TINY = dict(
-    content_filters=4,
-    content_res_blocks=1,
-    blur_filters=4,
-    generator_res_blocks=1,
-    disc_filters=4,
-    disc_scales=2,
-    vgg_weights=None,
-    vgg_layer="block2_conv1",
-)
 SIZES = [(32, 32), (37, 53), (64, 48)]
 # Every op the float32 model may contain: all TFLite builtins that XNNPACK
 # runs, plus the int32 shape arithmetic of the pad-to-4 and crop.
