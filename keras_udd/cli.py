@@ -59,8 +59,10 @@ FIELD_HELP = {
     "strategy": "tf.distribute strategy: 'auto' (mirrored when more than one "
     "GPU is visible, else one device), 'default' (one device), 'mirrored' (all "
     "local GPUs) or 'multiworker' (MultiWorkerMirroredStrategy, TF_CONFIG).",
-    "jit_compile": "XLA-compile the train step (single device only; slow to "
-    "compile, faster per step).",
+    "jit_compile": "XLA-compile the train step (single device only). Off by "
+    "default: on a 2-core CPU the default model compiled for over 2 minutes and "
+    "then ran slower than without XLA; the reduced model of bench/learn_text.py "
+    "ran about 3x faster with it. Worth trying on a GPU.",
     "epochs": "Training epochs (validation, checkpoints and samples after each).",
     "steps_per_epoch": "Discriminator steps per epoch (E/G update every "
     "--d-steps-per-g-step of them).",

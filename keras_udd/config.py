@@ -111,7 +111,7 @@ class TrainConfig:
     steps_per_epoch: int = 1000
     output_dir: str | None = None  # Default: runs/<domain>-<timestamp>.
     strategy: str = "auto"  # "auto", "default", "mirrored", "multiworker".
-    jit_compile: bool = True  # XLA on a single device.
+    jit_compile: bool = False  # XLA on a single device (see its --help).
     seed: int = 0
     sample_images: int = 4  # Fixed validation images in the sample grids.
     backup_freq: int = 0  # Also back up every N steps in an epoch (0: epoch ends).
