@@ -23,10 +23,10 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
 from keras_udd import tiling  # noqa: E402
+from keras_udd.model import MIN_IMAGE_SIZE as MIN_SIZE  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
-MIN_SIZE = 16  # The smallest side the deblurring network accepts.
 STRIDE = 4  # Its total downsampling: tiles start at multiples of it.
 DeblurFunction = Callable[[np.ndarray], np.ndarray]
 

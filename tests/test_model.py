@@ -240,11 +240,17 @@ def test_get_config_round_trip(tiny_config):
     assert clone.get_config() == model.get_config()
 
 
-def test_keras_round_trip_gives_identical_outputs(tiny_config, batch, tmp_path):
-    model = UIDGAN(tiny_config)
+def trained_two_steps(config, batch):
+    """A compiled model after two eager train steps (one D, one D + E/G)."""
+    model = UIDGAN(config)
     model.compile()
     for _ in range(2):
         model.train_step(batch)
+    return model
+
+
+def test_keras_round_trip_gives_identical_outputs(tiny_config, batch, tmp_path):
+    model = trained_two_steps(tiny_config, batch)
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
@@ -257,10 +263,7 @@ def test_keras_round_trip_gives_identical_outputs(tiny_config, batch, tmp_path):
 
 
 def test_weights_checkpoint_restores_optimizer_state(tiny_config, batch, tmp_path):
-    model = UIDGAN(tiny_config)
-    model.compile()
-    for _ in range(2):
-        model.train_step(batch)
+    model = trained_two_steps(tiny_config, batch)
     path = tmp_path / "ckpt.weights.h5"
     model.save_weights(path)
 
