@@ -121,11 +121,11 @@ def make_callbacks(cfg, folder, samples, has_validation, start_time):
             png_dir=path(runs.SAMPLES),
             log_dir=os.path.join(path(runs.LOGS), "samples"),
         ),
-        keras.callbacks.ModelCheckpoint(path(runs.LATEST)),
+        cb.SafeModelCheckpoint(path(runs.LATEST)),
     ]
     if has_validation:
         out.append(
-            keras.callbacks.ModelCheckpoint(
+            cb.SafeModelCheckpoint(
                 path(runs.BEST),
                 monitor="val_psnr",
                 mode="max",
@@ -176,7 +176,8 @@ def fit(model, train_ds, val_ds, callbacks, backup, cfg, resume):
 
 
 def resume_command(cfg):
-    argv = list(sys.argv)
+    """This command again, minus `--overwrite` (which would discard the backup)."""
+    argv = [a for a in sys.argv if a != "--overwrite"]
     if not any(a == "--output-dir" or a.startswith("--output-dir=") for a in argv):
         argv += ["--output-dir", cfg.train.output_dir]
     return "python " + shlex.join(argv)
@@ -194,13 +195,19 @@ def main(argv=None):
     import keras
 
     from keras_udd.callbacks import TimeLimitReached
-    from keras_udd.data import make_test_dataset, make_train_dataset
+    from keras_udd.data import (
+        make_test_dataset,
+        make_train_dataset,
+        with_counted_cardinality,
+    )
     from keras_udd.distribute import select_strategy, use_jit
     from keras_udd.model import UIDGAN
 
     try:  # Data errors first, before the run folder records this config.
         train_ds = make_train_dataset(cfg.data)
-        val_ds = make_test_dataset(cfg.data) if cfg.data.test_images else None
+        val_ds = None
+        if cfg.data.test_images:
+            val_ds = with_counted_cardinality(make_test_dataset(cfg.data))
     except (OSError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     try:

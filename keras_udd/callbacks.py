@@ -2,6 +2,8 @@
 
 - `TrainingBackup`: `keras.callbacks.BackupAndRestore` that also resumes in the
   middle of an epoch and can back up on demand (Ctrl-C, time limit).
+- `SafeModelCheckpoint`: `keras.callbacks.ModelCheckpoint` that never leaves a
+  half-written `.keras` file.
 - `RunTensorBoard`: `keras.callbacks.TensorBoard` whose step counter and
   learning rates come from the UIDGAN optimizers, so resumed runs continue
   the curves, and which can serve several `fit` calls.
@@ -12,14 +14,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 from PIL import Image
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Holds Ctrl-C (SIGINT) and SIGTERM until the block is done, then raises
+    KeyboardInterrupt: a file written inside is never cut off half-way by
+    them. (Only the main thread can install signal handlers; elsewhere this
+    does nothing.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = {
+        signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if received:
+        raise KeyboardInterrupt(f"signal {received[0]}")
 
 
 class TrainingBackup(keras.callbacks.BackupAndRestore):
@@ -46,6 +74,7 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
         self.final = True
         self._restored = False
         self._steps_since_save = 0
+        self._saved_iteration = None
 
     def _iterations(self) -> int:
         optimizer = getattr(self.model, "d_optimizer", None) or self.model.optimizer
@@ -61,7 +90,8 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
         super().on_train_begin()  # Loads weights, falls back to the .bkp copy.
         # fit() prefers this over its `initial_epoch`; the caller passes it.
         model._initial_epoch = None
-        return divmod(self._iterations(), self.steps_per_epoch)
+        self._saved_iteration = self._iterations()
+        return divmod(self._saved_iteration, self.steps_per_epoch)
 
     def on_train_begin(self, logs=None):
         if not self._restored:
@@ -80,29 +110,52 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         """Writes to temporary files, then renames them over the backup: a
-        kill during the write leaves the previous backup intact."""
+        kill during the write leaves the previous backup intact, and Ctrl-C
+        or SIGTERM wait until the write is done."""
         self._steps_since_save = 0
-        epoch, batch = divmod(self._iterations(), self.steps_per_epoch)
+        iteration = self._iterations()
+        epoch, batch = divmod(iteration, self.steps_per_epoch)
         os.makedirs(self.backup_dir, exist_ok=True)
-        partial = os.path.join(self.backup_dir, "partial.weights.h5")
-        self.model.save_weights(partial, overwrite=True)
-        os.replace(partial, self._weights_path)
-        partial = self._training_metadata_path + ".partial"
-        with open(partial, "w") as f:
-            json.dump({"epoch": epoch, "batch": batch}, f)
-        os.replace(partial, self._training_metadata_path)
+        with interrupts_deferred():
+            partial = os.path.join(self.backup_dir, "partial.weights.h5")
+            self.model.save_weights(partial, overwrite=True)
+            os.replace(partial, self._weights_path)
+            partial = self._training_metadata_path + ".partial"
+            with open(partial, "w") as f:
+                json.dump({"epoch": epoch, "batch": batch}, f)
+            os.replace(partial, self._training_metadata_path)
+            self._saved_iteration = iteration
 
     def save_now(self):
-        """Backs up the current state (e.g. after Ctrl-C between two steps).
-        Once an epoch's steps are all done, the state counts as the start of
-        the next epoch (the skipped part is that epoch's validation and
-        checkpoints, never training steps)."""
-        if self.model is not None:
+        """Backs up the current state (e.g. after Ctrl-C between two steps),
+        unless the backup already holds it. Once an epoch's steps are all
+        done, the state counts as the start of the next epoch (the skipped
+        part is that epoch's validation and checkpoints, never training
+        steps)."""
+        if self.model is not None and self._iterations() != self._saved_iteration:
             self._save_model()
 
     def on_train_end(self, logs=None):
         if self.final and not self.model.stop_training:
             super().on_train_end(logs)
+
+
+class SafeModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`ModelCheckpoint` that writes `NAME.partial.keras` and renames it over
+    `NAME.keras` once complete, with Ctrl-C and SIGTERM held during the
+    write: a stopped or killed run never leaves a truncated checkpoint."""
+
+    def _get_file_path(self, epoch, batch, logs):
+        root, ext = os.path.splitext(super()._get_file_path(epoch, batch, logs))
+        return f"{root}.partial{ext}"
+
+    def _save_model(self, epoch, batch, logs):
+        partial = self._get_file_path(epoch, batch, logs)
+        with interrupts_deferred():
+            super()._save_model(epoch, batch, logs)
+            if os.path.exists(partial):
+                root, ext = os.path.splitext(partial)
+                os.replace(partial, root.removesuffix(".partial") + ext)
 
 
 class RunTensorBoard(keras.callbacks.TensorBoard):

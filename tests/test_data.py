@@ -16,6 +16,7 @@ from keras_udd.data import (
     make_test_examples,
     make_train_dataset,
     make_train_examples,
+    with_counted_cardinality,
 )
 from keras_udd.data.images import ImageLoader, load_rgb
 
@@ -152,6 +153,13 @@ def test_test_dataset_batching_rules(caplog):
     assert len(batches) == 2 and "left out" in caplog.text
     with pytest.raises(ValueError, match="fewer than one batch"):
         make_test_dataset(small(test_images=1), batch_size=2)
+
+
+def test_counted_cardinality_tells_keras_the_validation_length():
+    dataset = make_test_dataset(small(test_images=5), batch_size=2)
+    assert int(dataset.cardinality()) == tf.data.UNKNOWN_CARDINALITY
+    counted = with_counted_cardinality(dataset)
+    assert int(counted.cardinality()) == 2 and len(list(counted)) == 2
 
 
 def test_works_with_a_distribution_strategy():

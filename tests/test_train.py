@@ -151,6 +151,15 @@ def test_run_folder_new_resume_different_finished_overwrite(tmp_path):
     assert (tmp_path / "run" / "notes.txt").exists()  # Only run files go.
 
 
+def test_resume_hint_drops_overwrite(tmp_path, monkeypatch):
+    cfg = tiny_config(tmp_path)
+    argv = ["train.py", "--domain", "text", "--overwrite", "--epochs", "3"]
+    monkeypatch.setattr(sys, "argv", argv)
+    hint = train.resume_command(cfg)
+    assert "--overwrite" not in hint and "--epochs 3" in hint
+    assert f"--output-dir {cfg.train.output_dir}" in hint
+
+
 def test_csv_log_keeps_the_last_row_per_epoch(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("epoch,loss,val_psnr\n0,2.0,20.0\n1,1.0,21.5\n1,0.5,21.0\n")
@@ -200,6 +209,34 @@ def test_sample_grid_writes_png_and_tensorboard_image(tmp_path):
     events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"tensors": 0})
     events.Reload()
     assert events.Tags()["tensors"] == ["blurred | deblurred | sharp"]
+
+
+def test_signals_wait_until_a_write_is_done():
+    before = signal.getsignal(signal.SIGTERM)
+    finished = False
+    with pytest.raises(KeyboardInterrupt, match="signal"):
+        with callbacks.interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # The signal arrives here and is held.
+            finished = True
+    assert finished and signal.getsignal(signal.SIGTERM) == before
+
+
+def test_checkpoints_are_renamed_into_place_once_complete(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    latest = callbacks.SafeModelCheckpoint(str(tmp_path / "latest.keras"))
+    best = callbacks.SafeModelCheckpoint(
+        str(tmp_path / "best.keras"), monitor="val_psnr", mode="max",
+        save_best_only=True,
+    )  # fmt: skip
+    for checkpoint in (latest, best):
+        checkpoint.set_model(model)
+        checkpoint.on_epoch_end(0, {"val_psnr": 20.0})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.keras", "latest.keras"]
+    model.layers[0].kernel.assign(np.ones((2, 1)))
+    best.on_epoch_end(1, {"val_psnr": 19.0})  # Not better: the old file stays.
+    kernel = keras.models.load_model(tmp_path / "best.keras").layers[0].kernel
+    assert not np.allclose(kernel, 1.0)
 
 
 def test_image_grid_layout():

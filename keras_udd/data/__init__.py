@@ -13,6 +13,7 @@ from keras_udd.data.pipeline import (
     make_test_examples,
     make_train_dataset,
     make_train_examples,
+    with_counted_cardinality,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "make_test_examples",
     "make_train_dataset",
     "make_train_examples",
+    "with_counted_cardinality",
 ]

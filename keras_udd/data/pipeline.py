@@ -279,3 +279,14 @@ def make_test_dataset(
     all pairs of `--test-dir`; a last partial batch is dropped (warned).
     """
     return make_test_examples(cfg, batch_size).map(lambda e: (e["blurred"], e["sharp"]))
+
+
+def with_counted_cardinality(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """A finite `ds` that declares its length, counted by one pass over it.
+
+    Keras then knows the validation length from the first epoch (instead of
+    warning that the input "ran out of data"). Images that fail to decode
+    fail every time, so the count holds for every later pass.
+    """
+    count = int(ds.reduce(np.int64(0), lambda n, _: n + 1))
+    return ds.apply(tf.data.experimental.assert_cardinality(count))
