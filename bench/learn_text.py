@@ -1,6 +1,6 @@
 """Does it learn? Trains on the text domain for a fixed CPU budget and reports.
 
-    python bench/learn_text.py                 # about 20-25 min on 2 CPU cores
+    python bench/learn_text.py                 # about 27 min on 2 CPU cores
     python bench/learn_text.py --steps 100 --epochs 2 --no-jit-compile  # smoke
 
 Runs `train.py --domain text` (a reduced model: 32 base filters, 2 residual
@@ -8,10 +8,15 @@ blocks per network, 64-px crops) in a subprocess, then reads its CSV log and
 writes bench/results/learn_text.json (validation PSNR/SSIM of the blurred
 input and of the deblurred output per epoch, the final and best epochs, wall
 time) and bench/results/learn_text.png (losses, and validation PSNR/SSIM
-against the blurred baseline). Without VGG19 weights (`--vgg-weights none`,
-the offline default) the perceptual terms are switched off rather than
-computed on random features (they would also halve the steps per minute);
-`--vgg-weights PATH` (or 'imagenet' on a connected machine) keeps them.
+against the blurred baseline).
+
+The defaults are the spec's knobs tuned for this budget (10-minute probes,
+see the README): the perceptual term ties the deblurred output to its input
+(weight 1 on `block1_conv2` features), the adversarial weight is 0.3, and the
+reference's random-z branch (a DRIT extra) is off, which makes steps ~30%
+cheaper. Offline there are no ImageNet VGG19 weights, so by default the
+perceptual features come from a randomly initialised (fixed) VGG19;
+`--vgg-weights PATH` (or 'imagenet' on a connected machine) uses real ones.
 """
 
 from __future__ import annotations
@@ -39,20 +44,28 @@ LOSS_COLUMNS = (
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=3600, help="training (D) steps")
+    parser.add_argument("--steps", type=int, default=4500, help="training (D) steps")
     parser.add_argument(
         "--minutes",
         type=float,
         default=25.0,
         help="stop training after this long even if --steps are not done",
     )
-    parser.add_argument("--epochs", type=int, default=12, help="validation points")
+    parser.add_argument("--epochs", type=int, default=15, help="validation points")
     parser.add_argument("--content-filters", type=int, default=32)
     parser.add_argument("--res-blocks", type=int, default=2)
     parser.add_argument("--crop-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--test-images", type=int, default=64)
     parser.add_argument("--vgg-weights", default="none")
+    parser.add_argument("--vgg-layer", default="block1_conv2")
+    parser.add_argument("--perceptual-weight", type=float, default=1.0)
+    parser.add_argument("--adversarial-weight", type=float, default=0.3)
+    parser.add_argument(
+        "--random-branch", action=argparse.BooleanOptionalAction, default=False
+    )
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--d-steps-per-g-step", type=int, default=2)
     parser.add_argument(
         "--jit-compile",
         action=argparse.BooleanOptionalAction,
@@ -85,9 +98,13 @@ def train_command(args) -> list[str]:
         "--load-size", str(args.crop_size + args.crop_size // 8),
         "--batch-size", str(args.batch_size),
         "--test-images", str(args.test_images),
-        "--vgg-weights", args.vgg_weights,
-        *(["--perceptual-weight", "0", "--random-perceptual-weight", "0"]
-          if args.vgg_weights == "none" else []),
+        "--vgg-weights", args.vgg_weights, "--vgg-layer", args.vgg_layer,
+        "--perceptual-weight", str(args.perceptual_weight),
+        "--random-perceptual-weight", str(args.perceptual_weight),
+        "--adversarial-weight", str(args.adversarial_weight),
+        "--random-branch" if args.random_branch else "--no-random-branch",
+        "--learning-rate", str(args.learning_rate),
+        "--d-steps-per-g-step", str(args.d_steps_per_g_step),
         "--jit-compile" if args.jit_compile else "--no-jit-compile",
         "--backup-freq", "0", "--log-freq", "25",
     ]  # fmt: skip
