@@ -183,10 +183,6 @@ def resume_command(cfg):
     return "python " + shlex.join(argv)
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv=None):
     cfg, overwrite = parse_args(sys.argv[1:] if argv is None else argv)
     check_vgg_weights(cfg.model)
@@ -194,7 +190,7 @@ def main(argv=None):
 
     import keras
 
-    from keras_udd.callbacks import TimeLimitReached
+    from keras_udd.callbacks import StopOnSignal, TimeLimitReached
     from keras_udd.data import (
         make_test_dataset,
         make_train_dataset,
@@ -241,10 +237,12 @@ def main(argv=None):
             f"{int(model.d_optimizer.iterations.numpy())})",
             flush=True,
         )
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     start_iteration = int(model.d_optimizer.iterations.numpy())
+    stop = StopOnSignal()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop.install()
     try:
-        fit(model, train_ds, val_ds, callbacks, backup, cfg, resume)
+        fit(model, train_ds, val_ds, callbacks + [stop], backup, cfg, resume)
     except (KeyboardInterrupt, TimeLimitReached) as err:
         backup.save_now()
         print(
@@ -255,6 +253,9 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 0 if isinstance(err, TimeLimitReached) else 130
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
     if model.stop_training:
         print("Training stopped early (NaN loss); the backup is kept.", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@
   the curves, and which can serve several `fit` calls.
 - `SampleGrid`: rows of blurred | deblurred | sharp on fixed validation
   images, as a TensorBoard image and as `samples/epoch_XXX.png`.
+- `StopOnSignal`: Ctrl-C / SIGTERM stop training between two steps.
 - `TimeLimit`: stops training after a wall-clock budget.
 """
 
@@ -30,9 +31,9 @@ from PIL import Image
 @contextlib.contextmanager
 def interrupts_deferred():
     """Holds Ctrl-C (SIGINT) and SIGTERM until the block is done, then raises
-    KeyboardInterrupt: a file written inside is never cut off half-way by
-    them. (Only the main thread can install signal handlers; elsewhere this
-    does nothing.)"""
+    them again for the handlers in place before: a file written inside is
+    never cut off half-way by them. (Only the main thread can install signal
+    handlers; elsewhere this does nothing.)"""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -46,8 +47,8 @@ def interrupts_deferred():
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if received:
-        raise KeyboardInterrupt(f"signal {received[0]}")
+    for signum in received:
+        signal.raise_signal(signum)
 
 
 class TrainingBackup(keras.callbacks.BackupAndRestore):
@@ -265,6 +266,44 @@ class SampleGrid(keras.callbacks.Callback):
                 description="Fixed validation images after each epoch.",
             )
         self._writer.flush()
+
+
+class StopRequested(KeyboardInterrupt):
+    """Raised by `StopOnSignal` between two steps after Ctrl-C or SIGTERM."""
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Turns Ctrl-C (SIGINT) and SIGTERM into a stop between two steps.
+
+    `install()` sets the handlers (main thread): the first signal is only
+    recorded, and the next train or validation batch end raises
+    `StopRequested`, so no step, checkpoint or backup is cut off half-way (and
+    a KeyboardInterrupt cannot be lost inside library code). A second signal
+    raises KeyboardInterrupt at once.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.received = None
+
+    def install(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.received is not None:
+            raise KeyboardInterrupt(f"signal {signum} (twice)")
+        self.received = signum
+        print(
+            f"\nsignal {signum}: stopping after this step (again to quit at once)",
+            flush=True,
+        )
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received is not None:
+            raise StopRequested(f"signal {self.received}")
+
+    on_test_batch_end = on_train_batch_end
 
 
 class TimeLimitReached(Exception):

@@ -212,14 +212,33 @@ def test_sample_grid_writes_png_and_tensorboard_image(tmp_path):
 
 
 def test_signals_wait_until_a_write_is_done():
-    before = signal.getsignal(signal.SIGTERM)
-    finished = False
-    with pytest.raises(KeyboardInterrupt, match="signal"):
+    seen = []
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
         with callbacks.interrupts_deferred():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.05)  # The signal arrives here and is held.
-            finished = True
-    assert finished and signal.getsignal(signal.SIGTERM) == before
+            held = list(seen)
+        assert held == [] and seen == [signal.SIGTERM]  # Delivered after the block.
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_first_signal_stops_between_steps_second_at_once():
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop = callbacks.StopOnSignal()
+    try:
+        stop.install()
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # Recorded, nothing raised.
+        with pytest.raises(callbacks.StopRequested):
+            stop.on_train_batch_end(0)
+        with pytest.raises(KeyboardInterrupt, match="twice"):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 def test_checkpoints_are_renamed_into_place_once_complete(tmp_path):
