@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import shlex
-import signal
 import sys
 import time
 
@@ -239,23 +238,19 @@ def main(argv=None):
         )
     start_iteration = int(model.d_optimizer.iterations.numpy())
     stop = StopOnSignal()
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    stop.install()
-    try:
-        fit(model, train_ds, val_ds, callbacks + [stop], backup, cfg, resume)
-    except (KeyboardInterrupt, TimeLimitReached) as err:
-        backup.save_now()
-        print(
-            f"\nStopped ({err or 'interrupted'}) at iteration "
-            f"{int(model.d_optimizer.iterations.numpy())}; the state is saved in "
-            f"{os.path.join(where, runs.BACKUP)}.\nContinue with: "
-            f"{resume_command(cfg)}",
-            file=sys.stderr,
-        )
-        return 0 if isinstance(err, TimeLimitReached) else 130
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
+    with stop.installed():
+        try:
+            fit(model, train_ds, val_ds, callbacks + [stop], backup, cfg, resume)
+        except (KeyboardInterrupt, TimeLimitReached) as err:
+            backup.save_now()
+            print(
+                f"\nStopped ({err or 'interrupted'}) at iteration "
+                f"{int(model.d_optimizer.iterations.numpy())}; the state is saved "
+                f"in {os.path.join(where, runs.BACKUP)}.\nContinue with: "
+                f"{resume_command(cfg)}",
+                file=sys.stderr,
+            )
+            return 0 if isinstance(err, TimeLimitReached) else 130
     if model.stop_training:
         print("Training stopped early (NaN loss); the backup is kept.", file=sys.stderr)
         return 1

@@ -151,12 +151,12 @@ class SafeModelCheckpoint(keras.callbacks.ModelCheckpoint):
         return f"{root}.partial{ext}"
 
     def _save_model(self, epoch, batch, logs):
+        final = super()._get_file_path(epoch, batch, logs)
         partial = self._get_file_path(epoch, batch, logs)
         with interrupts_deferred():
-            super()._save_model(epoch, batch, logs)
+            super()._save_model(epoch, batch, logs)  # Writes `partial`, if at all.
             if os.path.exists(partial):
-                root, ext = os.path.splitext(partial)
-                os.replace(partial, root.removesuffix(".partial") + ext)
+                os.replace(partial, final)
 
 
 class RunTensorBoard(keras.callbacks.TensorBoard):
@@ -275,20 +275,28 @@ class StopRequested(KeyboardInterrupt):
 class StopOnSignal(keras.callbacks.Callback):
     """Turns Ctrl-C (SIGINT) and SIGTERM into a stop between two steps.
 
-    `install()` sets the handlers (main thread): the first signal is only
+    Inside `with stop.installed():` (main thread) the first signal is only
     recorded, and the next train or validation batch end raises
     `StopRequested`, so no step, checkpoint or backup is cut off half-way (and
     a KeyboardInterrupt cannot be lost inside library code). A second signal
-    raises KeyboardInterrupt at once.
+    raises KeyboardInterrupt at once. The previous handlers come back on exit.
     """
 
     def __init__(self):
         super().__init__()
         self.received = None
 
-    def install(self):
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._handle)
+    @contextlib.contextmanager
+    def installed(self):
+        previous = {
+            signum: signal.signal(signum, self._handle)
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            yield self
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def _handle(self, signum, frame):
         if self.received is not None:

@@ -225,10 +225,7 @@ def test_signals_wait_until_a_write_is_done():
 
 
 def test_first_signal_stops_between_steps_second_at_once():
-    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    stop = callbacks.StopOnSignal()
-    try:
-        stop.install()
+    with callbacks.StopOnSignal().installed() as stop:
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.05)  # Recorded, nothing raised.
         with pytest.raises(callbacks.StopRequested):
@@ -236,9 +233,6 @@ def test_first_signal_stops_between_steps_second_at_once():
         with pytest.raises(KeyboardInterrupt, match="twice"):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)
-    finally:
-        for signum, handler in before.items():
-            signal.signal(signum, handler)
 
 
 def test_checkpoints_are_renamed_into_place_once_complete(tmp_path):
