@@ -7,13 +7,13 @@ representative dataset). All take and return float32 [1, H, W, 3] in [0, 1]
 (signature "deblur": `images` -> `deblurred`), so clients need one code path.
 
 The model is traced for TFLite with one exactly equivalent rewrite: each
-stride-2 3x3 "same" `Conv2DTranspose` runs as four convolutions, one per
-output phase (2x2, 2x1, 1x2 and 1x1 kernels: its 9 taps), on the input
-zero-padded at the top/left, interleaved by DEPTH_TO_SPACE ("sub-pixel"
-convolution). A transposed convolution of a dynamic-size input has a computed
-output shape, and the XNNPACK delegate only takes TRANSPOSE_CONV with a
-constant one; left as is, both upsampling layers ran on the slow reference
-kernel outside the delegate.
+stride-2 3x3 transposed convolution (`ConvTranspose3x3Stride2`, PyTorch's
+alignment) runs as four convolutions, one per output phase (1x1, 1x2, 2x1
+and 2x2 kernels: its 9 taps), on the input zero-padded at the bottom/right,
+interleaved by DEPTH_TO_SPACE ("sub-pixel" convolution). A transposed
+convolution of a dynamic-size input has a computed output shape, and the
+XNNPACK delegate only takes TRANSPOSE_CONV with a constant one; left as is,
+both upsampling layers ran on the slow reference kernel outside the delegate.
 """
 
 import collections
@@ -30,7 +30,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 from export import contract
 from export.savedmodel import build
-from keras_udd.layers import sliced_reflection_padding
+from keras_udd.layers import ConvTranspose3x3Stride2, sliced_reflection_padding
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 FILE_NAMES = {
@@ -43,12 +43,12 @@ FILE_NAMES = {
 # frozen and gives wrong results (or none) on Android.
 VARIABLE_OPS = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"}
 
-# A 3x3 stride-2 "same" transposed conv (TF pads 0 before, 1 after) gives
-#     out[2i] = x[i] w[0] + x[i - 1] w[2],   out[2i + 1] = x[i] w[1]
-# per axis. With x padded by one zero row in front (xp[j] = x[j - 1]), output
-# phase r reads xp[i + t] with kernel tap _TAPS[r][t]: the even phase is a
-# 2-tap conv, the odd phase a 1-tap conv on x itself.
-_TAPS = {0: {0: 2, 1: 0}, 1: {1: 1}}
+# The PyTorch-aligned 3x3 stride-2 transposed conv gives, per axis,
+#     out[2i] = x[i] w[1],   out[2i + 1] = x[i] w[2] + x[i + 1] w[0].
+# With x padded by one zero row at the end (xp[H] = 0), output phase r reads
+# xp[i + t] with kernel tap _TAPS[r][t]: the even phase is a 1-tap conv on x
+# itself, the odd phase a 2-tap conv.
+_TAPS = {0: {0: 1}, 1: {0: 2, 1: 0}}
 
 
 def _phase_conv(x, kernel, r, s):
@@ -61,12 +61,12 @@ def _phase_conv(x, kernel, r, s):
             for t in sorted(rows)
         ]
     )
-    x = tf.pad(x, [[0, 0], [int(r == 0), 0], [int(s == 0), 0], [0, 0]])
+    x = tf.pad(x, [[0, 0], [0, int(r == 1)], [0, int(s == 1)], [0, 0]])
     return tf.nn.conv2d(x, taps, strides=1, padding="VALID")
 
 
 def _subpixel_call(layer, x):
-    """`layer(x)` as four phase convs (2x2, 2x1, 1x2, 1x1: the 9 nonzero
+    """`layer(x)` as four phase convs (1x1, 1x2, 2x1, 2x2: the 9 nonzero
     taps, no multiplications by zero) interleaved by DEPTH_TO_SPACE."""
     kernel = tf.transpose(tf.convert_to_tensor(layer.kernel), [0, 1, 3, 2])
     y = tf.concat([_phase_conv(x, kernel, r, s) for r in (0, 1) for s in (0, 1)], -1)
@@ -77,10 +77,7 @@ def _subpixel_call(layer, x):
 
 def _is_subpixel_compatible(layer):
     return (
-        isinstance(layer, keras.layers.Conv2DTranspose)
-        and tuple(layer.kernel_size) == (3, 3)
-        and tuple(layer.strides) == (2, 2)
-        and layer.padding == "same"
+        isinstance(layer, ConvTranspose3x3Stride2)
         and layer.output_padding is None
         and tuple(layer.dilation_rate) == (1, 1)
         and layer.data_format == "channels_last"
@@ -89,9 +86,9 @@ def _is_subpixel_compatible(layer):
 
 @contextlib.contextmanager
 def subpixel_transposed_convs(model):
-    """Within the block, every 3x3 stride-2 "same" `Conv2DTranspose` of
-    `model` computes its output as phase convolutions + DEPTH_TO_SPACE (same
-    weights, mathematically identical; float rounding differs by ~1e-7).
+    """Within the block, every `ConvTranspose3x3Stride2` of `model` computes
+    its output as phase convolutions + DEPTH_TO_SPACE (same weights,
+    mathematically identical; float rounding differs by ~1e-7).
     Yields the number of layers rewritten."""
     layers = [
         layer

@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from keras_udd.layers import ConvBlock, conv_initializer
+from keras_udd.layers import AveragePoolExcludePad, ConvBlock, conv_initializer
 
 
 @keras.saving.register_keras_serializable(package="keras_udd")
@@ -14,7 +14,8 @@ class MultiScaleDiscriminator(keras.Model):
     the k-th [N, H / 2^(layers + k), W / 2^(layers + k), 1]. Each scale is
     `layers` x [pad 1, conv 4x4 s2, LReLU(0.01)] with widths filters * 2^i,
     then conv 1x1 -> 1; no normalisation. Between scales the input is
-    average-pooled (3x3, stride 2).
+    average-pooled (3x3, stride 2, pad 1 left out of the average: PyTorch's
+    `count_include_pad=False`).
     """
 
     def __init__(self, filters=64, layers_per_scale=4, scales=3, **kwargs):
@@ -22,7 +23,7 @@ class MultiScaleDiscriminator(keras.Model):
         self.filters = filters
         self.layers_per_scale = layers_per_scale
         self.scales = scales
-        self.downsample = layers.AveragePooling2D(3, strides=2, padding="same")
+        self.downsample = AveragePoolExcludePad()
         self.heads = [
             [
                 ConvBlock(

@@ -5,6 +5,7 @@ from keras import layers, ops
 
 from keras_udd.layers import (
     ConcatBlurCode,
+    ConvTranspose3x3Stride2,
     LayerNormalizationHWC,
     ResidualBlock,
     conv_initializer,
@@ -19,8 +20,9 @@ class Decoder(keras.Model):
     generator block and the blur code z [N, blur_dim]. Output: an image
     [N, 4h, 4w, 3] in [-1, 1]. z is tiled and concatenated four times:
     concat z -> res_blocks x residual block -> concat z -> transposed conv
-    3x3 s2, LayerNorm(H, W, C), ReLU -> concat z -> the same -> concat z ->
-    conv 1x1 -> tanh. With the defaults the widths are 264, 136, 72, 3.
+    3x3 s2 (aligned as PyTorch's), LayerNorm(H, W, C), ReLU -> concat z ->
+    the same -> concat z -> conv 1x1 -> tanh. With the defaults the widths
+    are 264, 136, 72, 3.
     """
 
     def __init__(self, filters=256, res_blocks=3, blur_dim=8, **kwargs):
@@ -33,12 +35,7 @@ class Decoder(keras.Model):
         self.res_blocks = [ResidualBlock(width) for _ in range(res_blocks)]
         self.up_widths = [(width + blur_dim) // 2]
         self.up_widths.append((self.up_widths[0] + blur_dim) // 2)
-        self.ups = [
-            layers.Conv2DTranspose(
-                w, 3, strides=2, padding="same", kernel_initializer=conv_initializer()
-            )
-            for w in self.up_widths
-        ]
+        self.ups = [ConvTranspose3x3Stride2(w) for w in self.up_widths]
         self.norms = [LayerNormalizationHWC() for _ in self.up_widths]
         self.to_image = layers.Conv2D(3, 1, kernel_initializer=conv_initializer())
 

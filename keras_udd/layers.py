@@ -144,6 +144,52 @@ class ConcatBlurCode(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_udd")
+class ConvTranspose3x3Stride2(layers.Conv2DTranspose):
+    """PyTorch's `ConvTranspose2d(k=3, stride=2, padding=1, output_padding=1)`.
+
+    Input [N, H, W, C] -> [N, 2H, 2W, filters]. Of the full (2H+1)-sized
+    transposed convolution it keeps rows/columns 1..2H, as PyTorch does:
+    out[2i] = x[i] w[1], out[2i + 1] = x[i] w[2] + x[i + 1] w[0] per axis
+    (Keras' `padding="same"` keeps 0..2H-1, one pixel off).
+    """
+
+    def __init__(self, filters, **kwargs):
+        for fixed in ("kernel_size", "strides", "padding"):
+            kwargs.pop(fixed, None)
+        kwargs.setdefault("kernel_initializer", conv_initializer())
+        super().__init__(filters, 3, strides=2, padding="valid", **kwargs)
+
+    def call(self, x):
+        return super().call(x)[:, 1:, 1:, :]
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        double = lambda d: None if d is None else 2 * d  # noqa: E731
+        return (n, double(h), double(w), self.filters)
+
+
+@keras.saving.register_keras_serializable(package="keras_udd")
+class AveragePoolExcludePad(layers.Layer):
+    """3x3 stride-2 average pooling over a 1-pixel border that is left out
+    of the average: PyTorch's `AvgPool2d(3, 2, padding=1,
+    count_include_pad=False)`. Window i covers rows 2i-1..2i+1.
+
+    Input [N, H, W, C] -> [N, ceil(H / 2), ceil(W / 2), C].
+    """
+
+    def call(self, x):
+        pads = [[0, 0], [1, 1], [1, 1], [0, 0]]
+        total = ops.average_pool(ops.pad(x, pads), 3, 2, "valid")
+        ones = ops.pad(ops.ones_like(x[:1, :, :, :1]), pads)
+        return total / ops.average_pool(ones, 3, 2, "valid")
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        half = lambda d: None if d is None else (d + 1) // 2  # noqa: E731
+        return (n, half(h), half(w), c)
+
+
+@keras.saving.register_keras_serializable(package="keras_udd")
 class ResidualBlock(layers.Layer):
     """[pad 1, conv 3x3, IN, ReLU, pad 1, conv 3x3, IN] + x (`INSResBlock`).
 

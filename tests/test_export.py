@@ -23,6 +23,7 @@ from PIL import Image  # noqa: E402
 from export import contract, tflite, verify  # noqa: E402
 from export.__main__ import main as export_main  # noqa: E402
 from keras_udd import UIDGAN  # noqa: E402
+from keras_udd.layers import ConvTranspose3x3Stride2  # noqa: E402
 
 SIZES = [(32, 32), (37, 53), (64, 48)]
 # Every op the float32 model may contain: all TFLite builtins that XNNPACK
@@ -303,7 +304,7 @@ def test_verify_alone_rechecks_an_export(exported, capsys):
 
 # ------------------------------------------------------------------ pieces
 def test_subpixel_rewrite_equals_conv2d_transpose():
-    layer = keras.layers.Conv2DTranspose(5, 3, strides=2, padding="same")
+    layer = ConvTranspose3x3Stride2(5)
     holder = keras.Sequential([keras.Input((None, None, 4)), layer])
     layer.bias.assign(np.random.default_rng(5).normal(size=5).astype("float32"))
     x = np.random.default_rng(6).normal(size=(2, 7, 9, 4)).astype("float32")
