@@ -1,5 +1,6 @@
 """Tests for keras_udd.data: domains, splits, pairing, bad input, tf.data."""
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+import keras_udd
 from keras_udd import blur
 from keras_udd.config import DataConfig
 from keras_udd.data import (
@@ -19,12 +21,14 @@ from keras_udd.data import (
     with_counted_cardinality,
 )
 from keras_udd.data.images import ImageLoader, load_rgb
+from keras_udd.data.text import TextRenderer, find_fonts
 
 SMALL = dict(
     crop_size=32,
     load_size=36,
     batch_size=2,
     test_images=4,
+    val_images=3,
     blur_kernel_size=9,
     blur_kernel_bank=32,
     text_pool_size=64,
@@ -82,11 +86,12 @@ def test_text_train_stream_shapes_and_range():
 def test_text_sharp_and_blurred_come_from_disjoint_sources():
     cfg = small()
     domain = build_domain(cfg)
-    sharp, blurred, test = map(
-        set, (domain.sharp.ids, domain.blurred.ids, domain.test.ids)
-    )
-    assert not (sharp & blurred) and not (sharp & test) and not (blurred & test)
-    assert len(sharp | blurred | test) == cfg.text_pool_size
+    parts = [domain.sharp.ids, domain.blurred.ids, domain.test.ids, domain.val.ids]
+    sharp, blurred, test, val = map(set, parts)
+    assert sum(map(len, parts)) == len(sharp | blurred | test | val)  # Disjoint.
+    assert len(sharp | blurred | test | val) == cfg.text_pool_size
+    assert test == {f"text/{i}" for i in range(4)}
+    assert val == {f"text/{i}" for i in range(4, 7)}
     seen_s, seen_b = set(), set()
     for e in take(make_train_examples(cfg), 20):
         seen_s |= {s.decode() for s in e["sharp_id"]}
@@ -115,31 +120,82 @@ def test_train_stream_is_reproducible_from_the_seed():
     assert not np.array_equal(a[0]["sharp"], c[0]["sharp"])
 
 
-def test_text_test_set_is_aligned_and_deterministic():
-    cfg = small(noise_std=0.0, test_images=6)
-    batches = take(make_test_examples(cfg, batch_size=3), 10)
-    assert len(batches) == 2  # Finite: 6 images in batches of 3.
-    bank = kernel_bank(cfg, test=True)
-    r = cfg.blur_kernel_size // 2
+@pytest.mark.parametrize("split", ["test", "val"])
+def test_text_held_out_pairs_are_whole_aligned_and_deterministic(split):
+    cfg = small(noise_std=0.0, test_images=6, val_images=5)
+    examples = make_test_examples(cfg, split=split)
+    assert examples.element_spec["blurred"].shape.as_list() == [1, None, None, 3]
+    batches = take(examples, 10)
+    assert len(batches) == (6 if split == "test" else 5)  # Finite, one per batch.
+    bank = kernel_bank(cfg, split)
+    renderer = TextRenderer(cfg.load_size, cfg.seed, find_fonts())
     for e in batches:
-        for sharp, blurred, index in zip(
-            e["sharp"], e["blurred"], e["kernel_index"], strict=True
-        ):
-            # Blurring sharp[i] with its kernel reproduces blurred[i] (up to 8-bit
-            # rounding) wherever the kernel stays inside the crop.
-            again = blur.blur_image(to_uint8(sharp), bank[index])
-            diff = np.abs(again - to_uint8(blurred))[r:-r, r:-r]
-            assert diff.max() <= 1.01
-    again = take(make_test_examples(cfg, batch_size=3), 10)
+        (sharp,), (blurred,), (index,), (source,) = (
+            e["sharp"], e["blurred"], e["kernel_index"], e["id"]
+        )  # fmt: skip
+        # The whole page (load_size high, 1-1.5x as wide), not a crop.
+        page = renderer(source)
+        assert sharp.shape == page.shape and page.shape[0] == cfg.load_size
+        assert sharp.shape[1] >= cfg.load_size and sharp.shape != (32, 32, 3)
+        np.testing.assert_array_equal(to_uint8(sharp), page)
+        # Blurring the page with its kernel reproduces the blurred page (up to
+        # 8-bit rounding) everywhere, borders included (both reflect).
+        again = blur.blur_image(page, bank[index])
+        assert np.abs(again - to_uint8(blurred)).max() <= 0.51
+    again = take(make_test_examples(cfg, split=split), 10)
     for x, y in zip(batches, again, strict=True):
         np.testing.assert_array_equal(x["blurred"], y["blurred"])
     ids = {i.decode() for e in batches for i in e["id"]}
-    assert ids == set(build_domain(cfg).test.ids)
+    assert ids == set(build_domain(cfg).held_out(split).ids)
+
+
+def test_text_val_and_test_splits_are_disjoint_with_their_own_kernels():
+    cfg = small(test_images=6, val_images=6)
+    test = take(make_test_examples(cfg, split="test"), 10)
+    val = take(make_test_examples(cfg, split="val"), 10)
+    test_ids = {e["id"][0] for e in test}
+    val_ids = {e["id"][0] for e in val}
+    assert len(test_ids) == len(val_ids) == 6 and not test_ids & val_ids
+    test_bank, val_bank = kernel_bank(cfg, "test"), kernel_bank(cfg, "val")
+    assert test_bank.shape == val_bank.shape == (6, 9, 9)
+    assert not np.allclose(test_bank, val_bank)
+    assert not np.allclose(test_bank, kernel_bank(cfg)[:6])
+    with pytest.raises(ValueError, match="split"):
+        make_test_dataset(cfg, split="train")
+    with pytest.raises(ValueError, match="no validation set.*--val-images"):
+        make_test_dataset(small(val_images=0), split="val")
+    with pytest.raises(ValueError, match="--val-images"):
+        build_domain(small(text_pool_size=10, test_images=4, val_images=5))
+
+
+def test_model_evaluates_whole_pages_of_any_size_with_one_trace():
+    """model.evaluate on [1, None, None, 3] batches: one trace for all sizes."""
+    model = keras_udd.UIDGAN(
+        content_filters=4, blur_filters=4, disc_filters=4, content_res_blocks=1,
+        generator_res_blocks=1, disc_layers=2, disc_scales=1, vgg_weights=None,
+        perceptual_weight=0, random_perceptual_weight=0,
+    )  # fmt: skip
+    model.compile()
+    shapes = []
+    test_step = model.test_step
+
+    def counted(data):
+        shapes.append(tuple(data[0].shape))  # Runs once per trace.
+        return test_step(data)
+
+    model.test_step = counted
+    cfg = small(val_images=5)
+    dataset = with_counted_cardinality(make_test_dataset(cfg, split="val"))
+    widths = {int(b.shape[2]) for b, _ in dataset}
+    assert len(widths) > 1  # The pages differ in size.
+    logs = model.evaluate(dataset, return_dict=True, verbose=0)
+    assert shapes == [(1, None, None, 3)]
+    assert np.isfinite(logs["psnr"]) and logs["psnr_blurred"] > 10
 
 
 def test_test_pairs_correlate_with_their_own_partner():
     cfg = small(test_images=8)
-    blurred, sharp = next(iter(make_test_dataset(cfg, batch_size=8)))
+    blurred, sharp = next(iter(make_test_dataset(cfg, batch_size=8, whole=False)))
     check_batch(sharp.numpy(), small(batch_size=8))
     b = blurred.numpy().reshape(8, -1)
     s = sharp.numpy().reshape(8, -1)
@@ -148,18 +204,25 @@ def test_test_pairs_correlate_with_their_own_partner():
 
 
 def test_test_dataset_batching_rules(caplog):
+    cfg = small(test_images=5)
     with caplog.at_level(logging.WARNING):
-        batches = list(make_test_dataset(small(test_images=5), batch_size=2))
+        batches = list(make_test_dataset(cfg, batch_size=2, whole=False))
     assert len(batches) == 2 and "left out" in caplog.text
+    assert batches[0][0].shape == (2, 32, 32, 3)  # Centre crops.
     with pytest.raises(ValueError, match="fewer than one batch"):
-        make_test_dataset(small(test_images=1), batch_size=2)
+        make_test_dataset(small(test_images=1), batch_size=2, whole=False)
+    with pytest.raises(ValueError, match="batch_size must be 1"):
+        make_test_dataset(cfg, batch_size=2)  # Whole images differ in size.
+    assert len(list(make_test_dataset(cfg))) == 5  # Whole: one per batch.
 
 
 def test_counted_cardinality_tells_keras_the_validation_length():
-    dataset = make_test_dataset(small(test_images=5), batch_size=2)
+    dataset = make_test_dataset(small(test_images=5), batch_size=2, whole=False)
     assert int(dataset.cardinality()) == tf.data.UNKNOWN_CARDINALITY
     counted = with_counted_cardinality(dataset)
     assert int(counted.cardinality()) == 2 and len(list(counted)) == 2
+    whole = with_counted_cardinality(make_test_dataset(small(), split="val"))
+    assert int(whole.cardinality()) == 3 and len(list(whole)) == 3
 
 
 def test_works_with_a_distribution_strategy():
@@ -169,7 +232,10 @@ def test_works_with_a_distribution_strategy():
     sharp, blurred = next(iter(train))
     assert sharp.shape == (2, 32, 32, 3) and blurred.shape == (2, 32, 32, 3)
     test = strategy.experimental_distribute_dataset(make_test_dataset(cfg))
-    assert sum(1 for _ in test) == 2
+    assert sum(1 for _ in test) == 4  # Whole pages, one per batch.
+    val = make_test_dataset(cfg, split="val")
+    pages = list(strategy.experimental_distribute_dataset(val))
+    assert len(pages) == 3 and pages[0][0].shape[:2] == (1, cfg.load_size)
 
 
 def test_kernel_bank_file_is_written_then_read(tmp_path):
@@ -215,22 +281,24 @@ def test_folder_without_test_dir_holds_out_sharp_images(folders):
         sharp_dir=str(root / "sharp"),
         blur_dir=str(root / "blur"),
         test_images=2,
+        val_images=3,
     )
     domain = build_domain(cfg)
-    assert len(domain.test.ids) == 2 and len(domain.sharp.ids) == 6
-    assert not set(domain.test.ids) & set(domain.sharp.ids)
-    blurred_t, sharp_t = next(iter(make_test_dataset(cfg)))
-    check_batch(blurred_t.numpy(), cfg)
-    assert not np.array_equal(blurred_t.numpy(), sharp_t.numpy())
-    with pytest.raises(ValueError, match="--test-images"):
-        build_domain(
-            small(
-                domain="folder",
-                sharp_dir=str(root / "sharp"),
-                blur_dir=str(root / "blur"),
-                test_images=8,
-            )
-        )
+    test, val, train = map(set, (domain.test.ids, domain.val.ids, domain.sharp.ids))
+    assert len(test) == 2 and len(val) == 3 and len(train) == 3
+    assert not test & train and not val & train and not test & val
+    assert test | val | train == {str(p) for p in sharp}
+    assert build_domain(cfg).val.ids == domain.val.ids  # Seeded.
+    for split, ids in (("test", test), ("val", val)):
+        seen = set()
+        for e in take(make_test_examples(cfg, split=split), 10):
+            seen.add(e["id"][0].decode())
+            # Whole images: 48 x 40 files, shorter side resized to 36.
+            assert e["sharp"].shape == e["blurred"].shape == (1, 36, 43, 3)
+            assert not np.array_equal(e["blurred"], e["sharp"])
+        assert seen == ids
+    with pytest.raises(ValueError, match="--test-images.*--val-images"):
+        build_domain(dataclasses.replace(cfg, test_images=5))
 
 
 def test_folder_test_dir_pairs(tmp_path, caplog):
@@ -252,16 +320,30 @@ def test_folder_test_dir_pairs(tmp_path, caplog):
         sharp_dir=str(sharp[0].parent),
         blur_dir=str(blurred[0].parent),
         test_dir=str(test),
+        val_images=1,
     )
     with caplog.at_level(logging.WARNING):
-        batches = take(make_test_examples(cfg, batch_size=4), 5)
+        test_pairs = take(make_test_examples(cfg), 5)
+        val_pairs = take(make_test_examples(cfg, split="val"), 5)
     assert "img004" in caplog.text and "odd" in caplog.text
-    assert len(batches) == 1
-    e = batches[0]
-    assert [i.decode() for i in e["id"]] == [p.stem for p in sources[:4]]
-    corr = np.corrcoef(e["blurred"].reshape(4, -1), e["sharp"].reshape(4, -1))[:4, 4:]
+    # The 4 usable pairs: 1 validates (seeded choice), the other 3 are the test set.
+    assert len(test_pairs) == 3 and len(val_pairs) == 1
+    test_ids = [e["id"][0].decode() for e in test_pairs]
+    val_ids = [e["id"][0].decode() for e in val_pairs]
+    assert sorted(test_ids + val_ids) == [p.stem for p in sources[:4]]
+    assert not set(test_ids) & set(val_ids)
+    assert val_ids == [e["id"][0].decode() for e in take(make_test_examples(
+        cfg, split="val"), 5)]  # fmt: skip
+    pairs = test_pairs + val_pairs
+    for e in pairs:  # Whole images: 60 x 44 files, shorter side resized to 36.
+        assert e["blurred"].shape == e["sharp"].shape == (1, 36, 49, 3)
+    b = np.stack([e["blurred"][0] for e in pairs]).reshape(4, -1)
+    s = np.stack([e["sharp"][0] for e in pairs]).reshape(4, -1)
+    corr = np.corrcoef(b, s)[:4, 4:]
     assert np.all(np.argmax(corr, axis=1) == np.arange(4))
     assert np.all(np.diag(corr) > 0.8)
+    with pytest.raises(ValueError, match="--val-images"):
+        build_domain(dataclasses.replace(cfg, val_images=4))  # None left to test.
     # Without the subfolders: a clear error.
     with pytest.raises(FileNotFoundError, match="--test-dir"):
         build_domain(
@@ -290,17 +372,25 @@ def test_face_data_dir_split_is_disjoint(tmp_path):
         red = to_uint8(batch)[..., 0].mean(axis=(1, 2))
         return {int(round((r - 10) / 17)) for r in red}
 
-    cfg = small(domain="face", data_dir=str(faces), test_images=4)
+    cfg = small(domain="face", data_dir=str(faces), test_images=4, val_images=3)
     seen_s, seen_b = set(), set()
     for sharp, blurred in make_train_dataset(cfg).take(25):
         seen_s |= index_of(sharp.numpy())
         seen_b |= index_of(blurred.numpy())
-    seen_t = set()
-    for blurred, sharp in make_test_dataset(cfg):
-        assert index_of(blurred.numpy()) == index_of(sharp.numpy())
-        seen_t |= index_of(sharp.numpy())
-    assert len(seen_s) == 5 and len(seen_b) == 5 and len(seen_t) == 4
-    assert not (seen_s & seen_b) and not (seen_s & seen_t) and not (seen_b & seen_t)
+    seen = {}
+    for split in ("test", "val"):
+        seen[split] = set()
+        for blurred, sharp in make_test_dataset(cfg, split=split):
+            assert sharp.shape == (1, 43, 36, 3)  # The whole resized image.
+            assert index_of(blurred.numpy()) == index_of(sharp.numpy())
+            seen[split] |= index_of(sharp.numpy())
+    seen_t, seen_v = seen["test"], seen["val"]
+    assert len(seen_s) == 3 and len(seen_b) == 4
+    assert len(seen_t) == 4 and len(seen_v) == 3
+    parts = [seen_s, seen_b, seen_t, seen_v]
+    assert len(set().union(*parts)) == sum(map(len, parts)) == 14  # Disjoint.
+    domain = build_domain(cfg)
+    assert not set(domain.test.ids) & set(domain.val.ids)
 
 
 def test_face_without_tfds_data_raises_a_clear_error(tmp_path):
@@ -333,7 +423,14 @@ def test_face_tfds_path_with_mock_data(monkeypatch):
             check_batch(e["blurred"], cfg)
             assert all(b"train[:50%]" in i for i in e["sharp_id"])
             assert all(b"train[50%:]" in i for i in e["blurred_id"])
-        assert len(list(make_test_dataset(cfg))) == 2  # test[:4], batches of 2.
+        test = take(make_test_examples(cfg), 10)
+        val = take(make_test_examples(cfg, split="val"), 10)
+        assert len(test) == 4 and len(val) == 3  # test[:4], validation[:3].
+        test_ids = {e["id"][0] for e in test}
+        val_ids = {e["id"][0] for e in val}
+        assert all(b"test" in i for i in test_ids)
+        assert all(b"validation" in i for i in val_ids)
+        assert not test_ids & val_ids
 
 
 # --- bad input -----------------------------------------------------------------
@@ -379,6 +476,7 @@ def test_bad_files_are_skipped_with_named_warnings(tmp_path, caplog):
         sharp_dir=str(folder),
         blur_dir=str(tmp_path / "blur"),
         test_images=0,
+        val_images=0,
     )
     with caplog.at_level(logging.WARNING):
         domain = build_domain(cfg)

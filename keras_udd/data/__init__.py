@@ -9,6 +9,7 @@ images are sharp, blurred and held out, per domain; the `DOMAINS` registry) and
 from keras_udd.data.domains import DOMAINS, DomainData, build_domain
 from keras_udd.data.pipeline import (
     kernel_bank,
+    make_paired_train_dataset,
     make_test_dataset,
     make_test_examples,
     make_train_dataset,
@@ -22,6 +23,7 @@ __all__ = [
     "build_domain",
     "kernel_bank",
     "make_test_dataset",
+    "make_paired_train_dataset",
     "make_test_examples",
     "make_train_dataset",
     "make_train_examples",

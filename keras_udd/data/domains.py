@@ -2,23 +2,29 @@
 
 Every domain builder maps a `DataConfig` to a `DomainData`: a pool of sharp
 training images S, a disjoint pool of blurred training images B (real, or
-sharp images that the pipeline blurs on the fly when `synthetic_blur`), and a
-held-out test pool (sharp images to blur into pairs, or real pairs). Builders
-are looked up in `DOMAINS`; a new domain (licence plates, say) is one builder
+sharp images that the pipeline blurs on the fly when `synthetic_blur`), and
+two held-out pools, validation (`val`, scored every epoch by train.py; it
+picks `best.keras`) and test (`test`, scored by `keras_udd.evaluate`): sharp
+images to blur into pairs, or real pairs. All four are disjoint. Builders are
+looked up in `DOMAINS`; a new domain (licence plates, say) is one builder
 function and one entry there.
 
 - `text`: `text_pool_size` rendered pages; ids `text/<i>`. Pages
-  `[0, test_images)` are the test set, the rest is split in two halves (sharp,
+  `[0, test_images)` are the test set, `[test_images, test_images +
+  val_images)` the validation set, the rest is split in two halves (sharp,
   then blurred).
 - `face`: CelebA from TFDS (`train[:50%]` sharp, `train[50%:]` blurred,
-  `test[:test_images]` test), or with `data_dir` a folder of face images,
-  split at random (seeded): `test_images` test images, then two halves.
+  `validation[:val_images]` validation, `test[:test_images]` test), or with
+  `data_dir` a folder of face images, split at random (seeded): `test_images`
+  test images, `val_images` validation images, then two halves.
 - `folder`: `sharp_dir` and `blur_dir` of real, unpaired images (no synthetic
-  blur). Test pairs come from `test_dir/blurred/NAME` and `test_dir/sharp/NAME`
-  (matched by path relative to the subfolder, extension ignored); without
-  `test_dir`, `test_images` sharp images (seeded choice) are held out of
-  training and blurred synthetically, so validation PSNR/SSIM then measure
-  synthetic blur.
+  blur). With `test_dir`, its real pairs `test_dir/blurred/NAME` and
+  `test_dir/sharp/NAME` (matched by path relative to the subfolder, extension
+  ignored) are split at random (seeded): `val_images` pairs validate, all the
+  others are the test set (`test_images` is not used). Without `test_dir`,
+  `test_images + val_images` sharp images (seeded choice) are held out of
+  training and blurred synthetically (test, then validation), so PSNR/SSIM
+  then measure synthetic blur.
 """
 
 from __future__ import annotations
@@ -165,23 +171,34 @@ class PairPool:
 
 
 Pool = IndexedPool | TfdsPool
+SPLITS = ("val", "test")
 
 
 @dataclass(frozen=True)
 class DomainData:
-    """The three disjoint parts of a domain.
+    """The four disjoint parts of a domain.
 
     Attributes:
         sharp: training sharp images S.
         blurred: training blurred images B (sharp sources if `synthetic_blur`).
-        test: held-out sharp images to blur into pairs, or real pairs.
-        synthetic_blur: the pipeline blurs `blurred` (and a non-pair `test`).
+        test: held-out sharp images to blur into pairs, or real pairs; None
+            when there are none (`test_images` 0).
+        synthetic_blur: the pipeline blurs `blurred` (and non-pair held-out
+            pools).
+        val: the validation pool, like `test` (None: no validation).
     """
 
     sharp: Pool
     blurred: Pool
     test: Pool | PairPool | None
     synthetic_blur: bool
+    val: Pool | PairPool | None = None
+
+    def held_out(self, split: str) -> Pool | PairPool | None:
+        """The pool of `split`: "val" or "test"."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        return self.val if split == "val" else self.test
 
 
 def _folder_pool(name: str, flag: str, folder, files, load_size: int) -> IndexedPool:
@@ -189,26 +206,30 @@ def _folder_pool(name: str, flag: str, folder, files, load_size: int) -> Indexed
     return IndexedPool(name, tuple(files), loader)
 
 
-def _split_three(items: list, n_test: int, seed: int, what: str):
-    """Seeded shuffle, then `n_test` test items and two halves of the rest."""
-    if len(items) < n_test + 2:
+def _split_four(items: list, n_test: int, n_val: int, seed: int, what: str):
+    """Seeded shuffle, then `n_test` test items, `n_val` validation items and
+    two halves of the rest: `(sharp, blurred, test, val)`."""
+    if len(items) < n_test + n_val + 2:
         raise ValueError(
             f"{what} has {len(items)} usable images; need at least --test-images "
-            f"({n_test}) + 2 for a test set and two training halves"
+            f"({n_test}) + --val-images ({n_val}) + 2 for the test and "
+            "validation sets and two training halves"
         )
     order = np.random.default_rng([seed, 17]).permutation(len(items))
     items = [items[i] for i in order]
-    rest = items[n_test:]
+    rest = items[n_test + n_val :]
     half = len(rest) // 2
-    return rest[:half], rest[half:], items[:n_test]
+    return rest[:half], rest[half:], items[:n_test], items[n_test : n_test + n_val]
 
 
 def build_text(cfg: DataConfig) -> DomainData:
     """`text`: lazily rendered pages (see the module docstring)."""
-    n, n_test = cfg.text_pool_size, cfg.test_images
-    if n < n_test + 2:
+    n, n_test, n_val = cfg.text_pool_size, cfg.test_images, cfg.val_images
+    held = n_test + n_val
+    if n < held + 2:
         raise ValueError(
-            f"--text-pool-size ({n}) must be at least --test-images ({n_test}) + 2"
+            f"--text-pool-size ({n}) must be at least --test-images ({n_test}) + "
+            f"--val-images ({n_val}) + 2"
         )
     if cfg.font_dir is not None:
         check_folder(cfg.font_dir, "--font-dir")
@@ -216,15 +237,16 @@ def build_text(cfg: DataConfig) -> DomainData:
     if cfg.font_dir is not None and not fonts:
         raise ValueError(f"--font-dir {cfg.font_dir}: no .ttf or .otf fonts found")
     renderer = TextRenderer(cfg.load_size, cfg.seed, fonts)
-    half = (n - n_test) // 2
+    half = (n - held) // 2
 
     def pool(name, lo, hi):
         return IndexedPool(name, tuple(f"text/{i}" for i in range(lo, hi)), renderer)
 
     return DomainData(
-        sharp=pool("text (sharp half)", n_test, n_test + half),
-        blurred=pool("text (blurred half)", n_test + half, n),
+        sharp=pool("text (sharp half)", held, held + half),
+        blurred=pool("text (blurred half)", held + half, n),
         test=pool("text (test)", 0, n_test) if n_test else None,
+        val=pool("text (validation)", n_test, held) if n_val else None,
         synthetic_blur=True,
     )
 
@@ -245,8 +267,12 @@ def build_face(cfg: DataConfig) -> DomainData:
     """`face`: CelebA via TFDS, or a folder of faces with `data_dir`."""
     if cfg.data_dir is not None:
         scan = scan_folder(cfg.data_dir, "--data-dir", min_side=cfg.crop_size)
-        sharp, blurred, test = _split_three(
-            list(scan.files), cfg.test_images, cfg.seed, f"--data-dir {cfg.data_dir}"
+        sharp, blurred, test, val = _split_four(
+            list(scan.files),
+            cfg.test_images,
+            cfg.val_images,
+            cfg.seed,
+            f"--data-dir {cfg.data_dir}",
         )
 
         def pool(name, files):
@@ -256,6 +282,7 @@ def build_face(cfg: DataConfig) -> DomainData:
             sharp=pool("--data-dir (sharp half)", sharp),
             blurred=pool("--data-dir (blurred half)", blurred),
             test=pool("--data-dir (test)", test) if test else None,
+            val=pool("--data-dir (validation)", val) if val else None,
             synthetic_blur=True,
         )
 
@@ -271,6 +298,7 @@ def build_face(cfg: DataConfig) -> DomainData:
     splits = {name: info.num_examples for name, info in builder.info.splits.items()}
     n_train = splits.get("train", 0)  # Sizes are informative only.
     n_test = min(cfg.test_images, splits.get("test", cfg.test_images))
+    n_val = min(cfg.val_images, splits.get("validation", cfg.val_images))
 
     def pool(name, split, size):
         return TfdsPool(name, "celeb_a", split, cfg.tfds_dir, cfg.load_size, size)
@@ -279,6 +307,11 @@ def build_face(cfg: DataConfig) -> DomainData:
         sharp=pool("celeb_a train[:50%]", "train[:50%]", n_train // 2),
         blurred=pool("celeb_a train[50%:]", "train[50%:]", n_train - n_train // 2),
         test=pool("celeb_a test", f"test[:{n_test}]", n_test) if n_test else None,
+        val=(
+            pool("celeb_a validation", f"validation[:{n_val}]", n_val)
+            if n_val
+            else None
+        ),
         synthetic_blur=True,
     )
 
@@ -288,7 +321,22 @@ def _stem_map(files, root: Path) -> dict[str, str]:
     return {str(Path(os.path.relpath(f, root)).with_suffix("")): f for f in files}
 
 
-def _test_pairs(cfg: DataConfig) -> PairPool:
+def _pair_pool(cfg: DataConfig, root: Path, name: str, pairs) -> PairPool:
+    """`pairs`: `(name, blurred file, sharp file)` triples."""
+    names, b_files, s_files = (tuple(column) for column in zip(*pairs, strict=True))
+    return PairPool(
+        name=name,
+        ids=names,
+        blurred=b_files,
+        sharp=s_files,
+        load_blurred=ImageLoader(cfg.load_size, "--test-dir", str(root), len(names)),
+        load_sharp=ImageLoader(cfg.load_size, "--test-dir", str(root), len(names)),
+    )
+
+
+def _test_pairs(cfg: DataConfig) -> tuple[PairPool, PairPool | None]:
+    """The pairs of `test_dir`, split (seeded) into `(test, validation)`:
+    `val_images` validation pairs, all others test pairs."""
     root = check_folder(cfg.test_dir, "--test-dir")
     parts = {}
     for sub in ("blurred", "sharp"):
@@ -313,7 +361,7 @@ def _test_pairs(cfg: DataConfig) -> PairPool:
             len(unmatched),
             ", ".join(unmatched[:20]),
         )
-    names, b_files, s_files = [], [], []
+    pairs = []
     for name in sorted(set(blurred) & set(sharp)):
         b, s = blurred[name], sharp[name]
         if b_sizes[b] != s_sizes[s]:
@@ -325,21 +373,26 @@ def _test_pairs(cfg: DataConfig) -> PairPool:
                 *s_sizes[s],
             )
             continue
-        names.append(name)
-        b_files.append(b)
-        s_files.append(s)
-    if not names:
+        pairs.append((name, b, s))
+    if not pairs:
         raise ValueError(
             f"--test-dir {cfg.test_dir}: no usable pairs (blurred/NAME and "
             "sharp/NAME of the same size)"
         )
-    return PairPool(
-        name=f"--test-dir {cfg.test_dir}",
-        ids=tuple(names),
-        blurred=tuple(b_files),
-        sharp=tuple(s_files),
-        load_blurred=ImageLoader(cfg.load_size, "--test-dir", str(root), len(names)),
-        load_sharp=ImageLoader(cfg.load_size, "--test-dir", str(root), len(names)),
+    n_val = cfg.val_images
+    if n_val and len(pairs) <= n_val:
+        raise ValueError(
+            f"--test-dir {cfg.test_dir} has {len(pairs)} usable pairs; "
+            f"--val-images ({n_val}) of them validate, which leaves none for the "
+            "test set. Pass a smaller --val-images."
+        )
+    order = np.random.default_rng([cfg.seed, 29]).permutation(len(pairs))
+    val = [pairs[i] for i in sorted(order[:n_val])]
+    test = [pairs[i] for i in sorted(order[n_val:])]
+    where = f"--test-dir {cfg.test_dir}"
+    return (
+        _pair_pool(cfg, root, f"{where} (test)", test),
+        _pair_pool(cfg, root, f"{where} (validation)", val) if val else None,
     )
 
 
@@ -357,29 +410,30 @@ def build_folder(cfg: DataConfig) -> DomainData:
     sharp = scan_folder(cfg.sharp_dir, "--sharp-dir", min_side=cfg.crop_size)
     blurred = scan_folder(cfg.blur_dir, "--blur-dir", min_side=cfg.crop_size)
     sharp_files = list(sharp.files)
+    test = val = None
     if cfg.test_dir is not None:
-        test = _test_pairs(cfg)
-    elif cfg.test_images > 0:
-        n_test = cfg.test_images
-        if len(sharp_files) <= n_test:
+        test, val = _test_pairs(cfg)
+    elif cfg.test_images or cfg.val_images:
+        n_test, n_val = cfg.test_images, cfg.val_images
+        if len(sharp_files) <= n_test + n_val:
             raise ValueError(
                 f"--sharp-dir {cfg.sharp_dir} has {len(sharp_files)} usable images; "
-                f"holding out --test-images ({n_test}) for synthetic test pairs "
-                "leaves none for training. Pass --test-dir or a smaller "
-                "--test-images."
+                f"holding out --test-images ({n_test}) + --val-images ({n_val}) for "
+                "synthetic test and validation pairs leaves none for training. "
+                "Pass --test-dir or smaller --test-images / --val-images."
             )
         order = np.random.default_rng([cfg.seed, 23]).permutation(len(sharp_files))
-        held = sorted(sharp_files[i] for i in order[:n_test])
-        sharp_files = sorted(sharp_files[i] for i in order[n_test:])
-        test = _folder_pool(
-            "--sharp-dir (held-out test)",
-            "--sharp-dir",
-            cfg.sharp_dir,
-            held,
-            cfg.load_size,
-        )
-    else:
-        test = None
+
+        def held_out(what, picks):
+            files = sorted(sharp_files[i] for i in picks)
+            name, flag = f"--sharp-dir (held-out {what})", "--sharp-dir"
+            return _folder_pool(name, flag, cfg.sharp_dir, files, cfg.load_size)
+
+        if n_test:
+            test = held_out("test", order[:n_test])
+        if n_val:
+            val = held_out("validation", order[n_test : n_test + n_val])
+        sharp_files = sorted(sharp_files[i] for i in order[n_test + n_val :])
     return DomainData(
         sharp=_folder_pool(
             "--sharp-dir", "--sharp-dir", cfg.sharp_dir, sharp_files, cfg.load_size
@@ -388,6 +442,7 @@ def build_folder(cfg: DataConfig) -> DomainData:
             "--blur-dir", "--blur-dir", cfg.blur_dir, blurred.files, cfg.load_size
         ),
         test=test,
+        val=val,
         synthetic_blur=False,
     )
 

@@ -1,4 +1,4 @@
-"""The tf.data pipelines: an unpaired training stream and a paired test set.
+"""The tf.data pipelines: an unpaired training stream and paired val/test sets.
 
 Training (`make_train_dataset`): two independent streams, S from the sharp pool
 and B from the disjoint blurred pool, each shuffled (seeded, reshuffled every
@@ -11,14 +11,20 @@ the rest Gaussian and defocus by default), then gets Gaussian noise with std
 ~ U(0, `noise_std`), is rounded to 8 bits and, with probability `jpeg_prob`,
 JPEG re-compressed at quality ~ U[`jpeg_quality_min`, 95].
 
-Test (`make_test_dataset`): finite and deterministic. Synthetic pairs blur the
-held-out sharp image `i` (resize, centre crop, no flip) with kernel
-`i % n` of a separate test kernel bank (seed `(seed, 1)`, `n = max(test_images,
-1)`), with noise and JPEG as above but seeded by `i`; real pairs (`folder`
-with `test_dir`) are resized and centre-cropped alike.
+Validation and test (`make_test_dataset(cfg, split="val" | "test")`): finite
+and deterministic pairs of WHOLE images (shorter side `load_size`, no crop, no
+flip; text pages are `load_size` high and 1-1.5x as wide), one pair per batch
+since sizes differ. Synthetic pairs blur held-out sharp image `i` of the split
+(whole, reflected borders) with kernel `i % n` of the split's own kernel bank
+(test: seed `(seed, 1)`, `n = max(test_images, 1)`; validation: seed
+`(seed, 2)`, `n = max(val_images, 1)`; other draws than the training bank),
+with noise and JPEG as above but seeded by `(split, i)`; real pairs (`folder`
+with `test_dir`) are resized alike. `whole=False` gives centre crops of
+`crop_size` instead, batched (the sample grids of train.py use these).
 
-Batches have a static batch dimension (`drop_remainder=True`), so both
-datasets work with `strategy.experimental_distribute_dataset`.
+Batches have a static batch dimension (`drop_remainder=True`), so all these
+datasets work with `strategy.experimental_distribute_dataset`; whole-image
+batches are `[1, None, None, 3]`.
 """
 
 from __future__ import annotations
@@ -33,12 +39,17 @@ import tensorflow as tf
 from keras_udd import blur
 from keras_udd.config import DataConfig
 from keras_udd.data import degrade
-from keras_udd.data.domains import DomainData, PairPool, build_domain
+from keras_udd.data.domains import SPLITS, DomainData, PairPool, build_domain
 
 logger = logging.getLogger(__name__)
 
 AUTOTUNE = tf.data.AUTOTUNE
-SHARP_STREAM, BLUR_STREAM, TEST_STREAM = 0, 1, 2
+SHARP_STREAM, BLUR_STREAM, TEST_STREAM, VAL_STREAM, PAIRED_STREAM = 0, 1, 2, 3, 4
+# Held-out split -> (kernel bank seed, noise/JPEG stream, config field of its size).
+SPLIT_SEEDS = {
+    "test": (1, TEST_STREAM, "test_images"),
+    "val": (2, VAL_STREAM, "val_images"),
+}
 
 
 def validate(cfg: DataConfig) -> None:
@@ -51,6 +62,7 @@ def validate(cfg: DataConfig) -> None:
         ),
         (cfg.batch_size >= 1, "--batch-size must be >= 1"),
         (cfg.test_images >= 0, "--test-images must be >= 0"),
+        (cfg.val_images >= 0, "--val-images must be >= 0"),
         (
             1 <= cfg.blur_kernel_size < 2 * cfg.load_size,
             f"--blur-kernel-size ({cfg.blur_kernel_size}) must be >= 1 and below "
@@ -75,14 +87,17 @@ def _synth_bank(n: int, size: int, seed: tuple[int, ...], motion: float):
     return bank
 
 
-def kernel_bank(cfg: DataConfig, test: bool = False) -> np.ndarray:
-    """The training (or test) kernel bank, float32 `[n, k, k]`.
+def kernel_bank(cfg: DataConfig, split: str | None = None) -> np.ndarray:
+    """The training kernel bank (`split=None`), or that of the held-out
+    `split` ("val" or "test"), float32 `[n, k, k]`.
 
     With `blur_kernel_file` set, the training bank is read from that `.npy`
     file if it exists (any square kernels, e.g. measured PSFs; its `k` wins
-    over `blur_kernel_size`) and written there otherwise. The test bank is
-    always synthesised (seed `(seed, 1)`, disjoint from the training bank) with
-    the training bank's kernel size.
+    over `blur_kernel_size`) and written there otherwise. The held-out banks
+    are always synthesised with the training bank's kernel size, one kernel
+    per image: test seed `(seed, 1)`, `max(test_images, 1)` kernels;
+    validation seed `(seed, 2)`, `max(val_images, 1)` kernels (other draws
+    than each other and than the training bank, seed `(seed,)`).
     """
     path = cfg.blur_kernel_file
     loaded = blur.load_kernel_bank(path) if path and Path(path).exists() else None
@@ -92,10 +107,12 @@ def kernel_bank(cfg: DataConfig, test: bool = False) -> np.ndarray:
             f"--blur-kernel-file {path}: kernels of {size} px need --load-size "
             f"above {size // 2}"
         )
-    if test:
-        return _synth_bank(
-            max(cfg.test_images, 1), size, (cfg.seed, 1), cfg.motion_blur_prob
-        )
+    if split is not None:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        bank_seed, _, count = SPLIT_SEEDS[split]
+        n = max(getattr(cfg, count), 1)
+        return _synth_bank(n, size, (cfg.seed, bank_seed), cfg.motion_blur_prob)
     if loaded is not None:
         return loaded
     bank = _synth_bank(cfg.blur_kernel_bank, size, (cfg.seed,), cfg.motion_blur_prob)
@@ -109,6 +126,30 @@ def _degrade(cfg: DataConfig, image, oy, ox, kernel, seed):
     """Blur + noise + 8-bit rounding + optional JPEG of one crop -> uint8."""
     seeds = tf.random.experimental.stateless_split(seed, 2)
     x = degrade.blur_crop(image, oy, ox, cfg.crop_size, kernel)
+    x = degrade.to_uint8(degrade.add_noise(x, cfg.noise_std, seeds[0]))
+    return degrade.maybe_jpeg(x, cfg.jpeg_prob, cfg.jpeg_quality_min, seeds[1])
+
+
+def blur_whole(image: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+    """A whole uint8 `[H, W, 3]` image convolved with `kernel` (float32
+    `[k, k]`, k static; `H, W > k // 2`), reflected borders: float32 `[H, W, 3]`
+    in [0, 1], the values of `keras_udd.blur.blur_image`."""
+    k = int(kernel.shape[0])
+    lo, hi = k // 2, k - 1 - k // 2
+    x = tf.cast(image, tf.float32) / 255.0
+    x = tf.pad(x, [[lo, hi], [lo, hi], [0, 0]], mode="REFLECT")
+    n = tf.shape(x)[:2]
+    spec = tf.signal.rfft2d(tf.transpose(x, [2, 0, 1]))
+    spec *= tf.signal.rfft2d(kernel, fft_length=n)[None]
+    full = tf.signal.irfft2d(spec, fft_length=n)  # Circular; valid part kept.
+    out = tf.transpose(full[:, k - 1 :, k - 1 :], [1, 2, 0])
+    return tf.ensure_shape(out, [None, None, 3])
+
+
+def _degrade_whole(cfg: DataConfig, image, kernel, seed):
+    """`_degrade` of a whole image -> uint8 `[H, W, 3]`."""
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    x = blur_whole(image, kernel)
     x = degrade.to_uint8(degrade.add_noise(x, cfg.noise_std, seeds[0]))
     return degrade.maybe_jpeg(x, cfg.jpeg_prob, cfg.jpeg_quality_min, seeds[1])
 
@@ -189,75 +230,144 @@ def make_train_dataset(cfg: DataConfig) -> tf.data.Dataset:
     )
 
 
-def _test_pairs(cfg: DataConfig, test) -> tf.data.Dataset:
-    """Unbatched `{"blurred", "sharp": uint8 crops, "id", "kernel_index"}`."""
+def make_paired_train_dataset(cfg: DataConfig) -> tf.data.Dataset:
+    """Infinite PAIRED training batches `(blurred, sharp)`, for supervised
+    baselines (the method itself never sees pairs): crops of the sharp pool,
+    each blurred as the blurred stream is (training kernel bank, noise, JPEG)
+    and flipped together with its sharp crop. Both float32
+    `[batch_size, crop_size, crop_size, 3]` in [-1, 1]. Synthetic-blur
+    domains only (ValueError otherwise)."""
+    validate(cfg)
+    domain = build_domain(cfg)
+    if not domain.synthetic_blur:
+        raise ValueError(f"--domain {cfg.domain} has real blur: no training pairs")
+    bank = tf.constant(kernel_bank(cfg))
+    base = (cfg.seed, PAIRED_STREAM)
+
+    def pair(counter, element):
+        _, image = element
+        seeds = tf.random.experimental.stateless_split(
+            degrade.element_seed(base, counter), 4
+        )
+        oy, ox = degrade.crop_offsets(image, cfg.crop_size, seeds[0])
+        index = tf.random.stateless_uniform([], seeds[1], 0, bank.shape[0], tf.int32)
+        blurred = _degrade(cfg, image, oy, ox, tf.gather(bank, index), seeds[2])
+        both = tf.concat([blurred, degrade.crop(image, oy, ox, cfg.crop_size)], -1)
+        if cfg.random_flip:
+            both = degrade.maybe_flip(both, seeds[3])
+        return degrade.to_signed(both[..., :3]), degrade.to_signed(both[..., 3:])
+
+    ds = domain.sharp.dataset(shuffle_seed=cfg.seed * 1000 + PAIRED_STREAM, repeat=True)
+    ds = ds.enumerate().map(pair, num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(cfg.batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+    return ds.with_options(_options(cfg.deterministic))
+
+
+def _test_pairs(cfg: DataConfig, pool, split: str, whole: bool) -> tf.data.Dataset:
+    """Unbatched `{"blurred", "sharp": uint8 images, "id", "kernel_index"}`:
+    whole images, or centre crops of `crop_size` unless `whole`."""
     c = cfg.crop_size
-    if isinstance(test, PairPool):
+    if isinstance(pool, PairPool):
 
         def real(name, b, s):
-            oy, ox = degrade.crop_offsets(s, c)
+            if not whole:
+                oy, ox = degrade.crop_offsets(s, c)
+                b, s = degrade.crop(b, oy, ox, c), degrade.crop(s, oy, ox, c)
             return {
-                "blurred": degrade.crop(b, oy, ox, c),
-                "sharp": degrade.crop(s, oy, ox, c),
+                "blurred": b,
+                "sharp": s,
                 "id": name,
                 "kernel_index": tf.constant(-1, tf.int32),
             }
 
-        return test.dataset().map(real, num_parallel_calls=AUTOTUNE)
+        return pool.dataset().map(real, num_parallel_calls=AUTOTUNE)
 
-    bank = kernel_bank(cfg, test=True)
+    bank = kernel_bank(cfg, split)
     bank_t, n_bank = tf.constant(bank), bank.shape[0]
-    base = (cfg.seed, TEST_STREAM)
+    base = (cfg.seed, SPLIT_SEEDS[split][1])
 
     def synth(counter, element):
         source_id, image = element
-        oy, ox = degrade.crop_offsets(image, c)
         index = tf.cast(counter % n_bank, tf.int32)
+        kernel = tf.gather(bank_t, index)
         seed = degrade.element_seed(base, counter)
+        if whole:
+            blurred, sharp = _degrade_whole(cfg, image, kernel, seed), image
+        else:
+            oy, ox = degrade.crop_offsets(image, c)
+            blurred = _degrade(cfg, image, oy, ox, kernel, seed)
+            sharp = degrade.crop(image, oy, ox, c)
         return {
-            "blurred": _degrade(cfg, image, oy, ox, tf.gather(bank_t, index), seed),
-            "sharp": degrade.crop(image, oy, ox, c),
+            "blurred": blurred,
+            "sharp": sharp,
             "id": source_id,
             "kernel_index": index,
         }
 
-    ds = test.dataset(shuffle_seed=None, repeat=False).enumerate()
+    ds = pool.dataset(shuffle_seed=None, repeat=False).enumerate()
     return ds.map(synth, num_parallel_calls=AUTOTUNE)
 
 
 def make_test_examples(
-    cfg: DataConfig, batch_size: int | None = None, domain: DomainData | None = None
+    cfg: DataConfig,
+    batch_size: int | None = None,
+    domain: DomainData | None = None,
+    split: str = "test",
+    whole: bool = True,
 ) -> tf.data.Dataset:
-    """The paired test set with ids, for inspection and tests.
+    """The paired validation or test set with ids, for inspection and tests.
 
-    Yields dicts of batches: `blurred`, `sharp` float32 `[B, crop, crop, 3]` in
-    [-1, 1]; `id` tf.string `[B]`; `kernel_index` int32 `[B]` (row of
-    `kernel_bank(cfg, test=True)`, -1 for real pairs).
+    Args:
+        cfg: the data settings.
+        batch_size: pairs per batch; default 1 for whole images (their sizes
+            differ; only 1 is accepted), `cfg.batch_size` for crops.
+        domain: the domain's pools (default: `build_domain(cfg)`).
+        split: "test" (held-out test set, `keras_udd.evaluate`) or "val" (the
+            validation set of train.py); disjoint, with their own kernels.
+        whole: whole images (default), else centre crops of `crop_size`.
+
+    Yields dicts of batches: `blurred`, `sharp` float32 `[B, H, W, 3]` in
+    [-1, 1] (`[1, None, None, 3]` whole, `[B, crop, crop, 3]` cropped); `id`
+    tf.string `[B]`; `kernel_index` int32 `[B]` (row of
+    `kernel_bank(cfg, split)`, -1 for real pairs).
     """
     validate(cfg)
-    batch_size = cfg.batch_size if batch_size is None else batch_size
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if batch_size is None:
+        batch_size = 1 if whole else cfg.batch_size
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    domain = build_domain(cfg) if domain is None else domain
-    if domain.test is None:
+    if whole and batch_size != 1:
         raise ValueError(
-            f"--domain {cfg.domain}: no test set (--test-images is 0 and no --test-dir)"
+            f"whole images differ in size: batch_size must be 1, got {batch_size} "
+            "(whole=False gives crops of --crop-size)"
         )
-    size = domain.test.size
+    domain = build_domain(cfg) if domain is None else domain
+    pool = domain.held_out(split)
+    what = "validation" if split == "val" else "test"
+    if pool is None:
+        flag = "--val-images" if split == "val" else "--test-images"
+        raise ValueError(
+            f"--domain {cfg.domain}: no {what} set ({flag} is 0"
+            + (" and no --test-dir)" if split == "test" else ")")
+        )
+    size = pool.size
     if size < batch_size:
         raise ValueError(
-            f"the test set of {domain.test.name} has {size} images, fewer than "
+            f"the {what} set of {pool.name} has {size} images, fewer than "
             f"one batch ({batch_size})"
         )
     if size % batch_size:
         logger.warning(
-            "test set of %d images: the last %d do not fill a batch of %d and "
+            "%s set of %d images: the last %d do not fill a batch of %d and "
             "are left out",
+            what,
             size,
             size % batch_size,
             batch_size,
         )
-    ds = _test_pairs(cfg, domain.test).map(
+    ds = _test_pairs(cfg, pool, split, whole).map(
         lambda e: {
             **e,
             "blurred": degrade.to_signed(e["blurred"]),
@@ -269,16 +379,24 @@ def make_test_examples(
 
 
 def make_test_dataset(
-    cfg: DataConfig, batch_size: int | None = None
+    cfg: DataConfig,
+    batch_size: int | None = None,
+    split: str = "test",
+    whole: bool = True,
 ) -> tf.data.Dataset:
-    """Finite, deterministic paired batches `(blurred, sharp)`.
+    """Finite, deterministic paired batches `(blurred, sharp)` of a held-out
+    split: "test" (default; `keras_udd.evaluate`) or "val" (train.py).
 
-    Both float32 `[B, crop_size, crop_size, 3]` in [-1, 1], `B = batch_size`
-    (default `cfg.batch_size`); `blurred[i]` is `sharp[i]` blurred. Held-out
-    images, disjoint from both training halves: `cfg.test_images` of them, or
-    all pairs of `--test-dir`; a last partial batch is dropped (warned).
+    Both float32 in [-1, 1]; `blurred[i]` is `sharp[i]` blurred. Whole images
+    by default: `[1, H, W, 3]`, H and W varying (spec `[1, None, None, 3]`);
+    with `whole=False`, `[B, crop_size, crop_size, 3]` centre crops, `B =
+    batch_size` (default `cfg.batch_size`), a last partial batch dropped
+    (warned). Held-out images, disjoint from both training halves and from
+    the other split: `cfg.test_images` / `cfg.val_images` of them, or the
+    test / validation part of the `--test-dir` pairs.
     """
-    return make_test_examples(cfg, batch_size).map(lambda e: (e["blurred"], e["sharp"]))
+    examples = make_test_examples(cfg, batch_size, split=split, whole=whole)
+    return examples.map(lambda e: (e["blurred"], e["sharp"]))
 
 
 def with_counted_cardinality(ds: tf.data.Dataset) -> tf.data.Dataset:
