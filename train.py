@@ -24,6 +24,7 @@ from keras_udd import cli, runs  # noqa: E402
 VGG19_NOTOP = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 EPILOG = """examples:
   python train.py --domain text --vgg-weights none --epochs 2 --steps-per-epoch 10
+  python train.py --preset text-small   # the shipped text model's recipe
   python train.py --domain face --data-dir ~/celeba/img_align_celeba
   python train.py --domain folder --sharp-dir S --blur-dir B --test-dir T
   python train.py --config runs/face-20250101-120000/config.json   # resume
@@ -50,6 +51,10 @@ def parse_args(argv):
     owners = cli.add_config_flags(parser, defaults=base)
     args = parser.parse_args(argv)
     cfg = cli.config_from_args(args, owners, base)
+    if args.preset:
+        from keras_udd.presets import describe
+
+        print(f"Preset {args.preset}:", *describe(args.preset), sep="\n  ")
     cli.check_data_config(parser, cfg.data)
     if cfg.train.output_dir is None:
         cfg.train.output_dir = runs.default_output_dir(cfg.data.domain)
@@ -62,7 +67,11 @@ def check_vgg_weights(model_cfg):
     needs_vgg = model_cfg.perceptual_weight or (
         model_cfg.random_branch and model_cfg.random_perceptual_weight
     )
-    if not needs_vgg or model_cfg.vgg_weights != "imagenet":
+    if (
+        not needs_vgg
+        or model_cfg.perceptual_network != "vgg19"
+        or model_cfg.vgg_weights != "imagenet"
+    ):
         return
     import keras
 
@@ -107,8 +116,17 @@ def make_callbacks(cfg, folder, samples, has_validation, start_time):
         folder = os.path.join(folder, ".workers", worker_id())
     path = lambda name: os.path.join(folder, name)  # noqa: E731
     t = cfg.train
+    ocr = []  # val_cer, val_cer_blurred: added to the logs before the CSV logger.
+    if t.val_ocr_images and has_validation:
+        from keras_udd.ocr import TesseractNotFoundError, ValidationOCR
+
+        try:
+            ocr = [ValidationOCR.from_data_config(cfg.data, t.val_ocr_images)]
+        except TesseractNotFoundError as err:
+            raise SystemExit(f"error: --val-ocr-images: {err}") from None
     out = [
         keras.callbacks.TerminateOnNaN(),
+        *ocr,
         keras.callbacks.CSVLogger(path(runs.CSV_LOG), append=True),
         cb.RunTensorBoard(
             log_dir=path(runs.LOGS),
@@ -201,8 +219,8 @@ def main(argv=None):
     try:  # Data errors first, before the run folder records this config.
         train_ds = make_train_dataset(cfg.data)
         val_ds = None
-        if cfg.data.test_images:
-            val_ds = with_counted_cardinality(make_test_dataset(cfg.data))
+        if cfg.data.val_images:  # Whole validation images, one per batch.
+            val_ds = with_counted_cardinality(make_test_dataset(cfg.data, split="val"))
     except (OSError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     try:
@@ -218,7 +236,10 @@ def main(argv=None):
             total_steps=total_steps,
             jit_compile=use_jit(strategy, cfg.train.jit_compile),
         )
-    samples = validation_samples(val_ds, cfg.train.sample_images if val_ds else 0)
+    samples = validation_samples(  # Same-size crops for the grid.
+        make_test_dataset(cfg.data, 1, split="val", whole=False) if val_ds else None,
+        cfg.train.sample_images if val_ds else 0,
+    )
     callbacks, backup = make_callbacks(
         cfg, cfg.train.output_dir, samples, val_ds is not None, start_time
     )

@@ -1,22 +1,26 @@
-"""Does it learn? Trains on the text domain for a fixed CPU budget and reports.
+"""Trains the shipped text deblurrer and proves it: python bench/learn_text.py
 
-    python bench/learn_text.py                 # about 27 min on 2 CPU cores
-    python bench/learn_text.py --steps 100 --epochs 2 --no-jit-compile  # smoke
+    python bench/learn_text.py                      # the full recipe (see README)
+    python bench/learn_text.py --minutes 3 --epochs 2 --output-dir /tmp/lt  # smoke
+    python bench/learn_text.py --report-only --ship # re-score a run, ship it
 
-Runs `train.py --domain text` (a reduced model: 32 base filters, 2 residual
-blocks per network, 64-px crops) in a subprocess, then reads its CSV log and
-writes bench/results/learn_text.json (validation PSNR/SSIM of the blurred
-input and of the deblurred output per epoch, the final and best epochs, wall
-time) and bench/results/learn_text.png (losses, and validation PSNR/SSIM
-against the blurred baseline).
-
-The defaults are the spec's knobs tuned for this budget (10-minute probes,
-see the README): the perceptual term ties the deblurred output to its input
-(weight 1 on `block1_conv2` features), the adversarial weight is 0.3, and the
-reference's random-z branch (a DRIT extra) is off, which makes steps ~30%
-cheaper. Offline there are no ImageNet VGG19 weights, so by default the
-perceptual features come from a randomly initialised (fixed) VGG19;
-`--vgg-weights PATH` (or 'imagenet' on a connected machine) uses real ones.
+1. Trains `train.py --preset text-small` (the recipe of the pretrained `text`
+   model) in a subprocess into --output-dir; its log.csv holds, per epoch,
+   the validation PSNR/SSIM of the output and of the blurred input, the OCR
+   character error rates (val_cer, val_cer_blurred) and the diagnostic
+   psnr_sharp_recon (sharp -> E^c_S -> G_S).
+2. Scores best.keras on the held-out TEST split (whole pages; PSNR, SSIM, OCR
+   CER of the output and of the blurred input).
+3. With --supervised-minutes M: the supervised ceiling, i.e. the same
+   deblurring networks (E^c_B, E^b, G_S of the preset's size) trained with
+   paired L1 on crops of the same sharp pages blurred the same way, for M
+   minutes, then scored on the same test split.
+4. Writes --results.json (config, command, machine, curves, test scores) and
+   --results.png (validation PSNR/SSIM/CER against the blurred baseline,
+   sharp-reconstruction PSNR, losses).
+5. With --ship: writes the deblurring path of best.keras to
+   keras_udd/pretrained/text.keras, and text.json (how it was trained, what
+   it scores).
 """
 
 from __future__ import annotations
@@ -32,158 +36,220 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras_udd import runs  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+PRESET = "text-small"
+PRETRAINED = ROOT / "keras_udd" / "pretrained"
 LOSS_COLUMNS = (
-    "g_loss", "adversarial", "cycle", "self_recon", "latent", "perceptual",
-    "random_perceptual", "kl",
+    "g_loss", "adversarial", "cycle", "self_recon", "perceptual", "kl",
+    "random_adversarial", "latent", "random_perceptual",
 )  # fmt: skip
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=4500, help="training (D) steps")
     parser.add_argument(
-        "--minutes",
+        "--minutes", type=float, help="override the preset's time limit"
+    )
+    parser.add_argument("--epochs", type=int, help="override the preset's epochs")
+    parser.add_argument(
+        "--steps-per-epoch", type=int, help="override the preset's steps per epoch"
+    )
+    parser.add_argument(
+        "--supervised-minutes",
         type=float,
-        default=25.0,
-        help="stop training after this long even if --steps are not done",
+        default=0.0,
+        help="also train the supervised ceiling this long (0: skip)",
     )
-    parser.add_argument("--epochs", type=int, default=15, help="validation points")
-    parser.add_argument("--content-filters", type=int, default=32)
-    parser.add_argument("--res-blocks", type=int, default=2)
-    parser.add_argument("--crop-size", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=2)
-    parser.add_argument("--test-images", type=int, default=64)
-    parser.add_argument("--vgg-weights", default="none")
-    parser.add_argument("--vgg-layer", default="block1_conv2")
-    parser.add_argument("--perceptual-weight", type=float, default=1.0)
-    parser.add_argument("--adversarial-weight", type=float, default=0.3)
-    parser.add_argument(
-        "--random-branch", action=argparse.BooleanOptionalAction, default=False
-    )
-    parser.add_argument("--learning-rate", type=float, default=2e-4)
-    parser.add_argument("--d-steps-per-g-step", type=int, default=2)
-    parser.add_argument(
-        "--jit-compile",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="XLA (about 2 min to compile on 2 cores, then ~3x faster steps)",
-    )
-    parser.add_argument("--output-dir", default=str(ROOT / "runs" / "bench-learn-text"))
+    parser.add_argument("--output-dir", default=str(ROOT / "runs" / "learn-text"))
     parser.add_argument("--results", default=str(RESULTS / "learn_text"))
     parser.add_argument(
         "--report-only", action="store_true", help="re-read --output-dir, no training"
     )
-    args = parser.parse_args(argv)
-    if args.steps < args.epochs:
-        parser.error("--steps must be >= --epochs")
-    return args
+    parser.add_argument(
+        "--ship",
+        action="store_true",
+        help="write best.keras's deblurrer into keras_udd/pretrained/",
+    )
+    return parser.parse_args(argv)
 
 
-def train_command(args) -> list[str]:
-    f = args.content_filters
-    return [
-        sys.executable, str(ROOT / "train.py"), "--domain", "text",
-        "--output-dir", args.output_dir, "--overwrite",
-        "--epochs", str(args.epochs),
-        "--steps-per-epoch", str(args.steps // args.epochs),
-        "--time-limit-minutes", str(args.minutes),
-        "--content-filters", str(f), "--blur-filters", str(f),
-        "--disc-filters", str(f), "--content-res-blocks", str(args.res_blocks),
-        "--generator-res-blocks", str(args.res_blocks),
-        "--crop-size", str(args.crop_size),
-        "--load-size", str(args.crop_size + args.crop_size // 8),
-        "--batch-size", str(args.batch_size),
-        "--test-images", str(args.test_images),
-        "--vgg-weights", args.vgg_weights, "--vgg-layer", args.vgg_layer,
-        "--perceptual-weight", str(args.perceptual_weight),
-        "--random-perceptual-weight", str(args.perceptual_weight),
-        "--adversarial-weight", str(args.adversarial_weight),
-        "--random-branch" if args.random_branch else "--no-random-branch",
-        "--learning-rate", str(args.learning_rate),
-        "--d-steps-per-g-step", str(args.d_steps_per_g_step),
-        "--jit-compile" if args.jit_compile else "--no-jit-compile",
-        "--backup-freq", "0", "--log-freq", "25",
-    ]  # fmt: skip
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    except OSError:
+        return platform.processor() or "unknown"
+    for line in out.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
 
 
-def summarize(args, wall_seconds, command) -> dict:
-    out = Path(args.output_dir)
-    rows = runs.read_csv_log(out / runs.CSV_LOG)
-    if not rows:
-        raise SystemExit(f"no epochs finished: nothing logged in {out / runs.CSV_LOG}")
-    result_path = out / runs.RESULT
-    result = json.loads(result_path.read_text()) if result_path.exists() else None
-
-    def scores(row):
-        return {
-            "epoch": int(row["epoch"]) + 1,
-            "psnr_deblurred": row["val_psnr"],
-            "ssim_deblurred": row["val_ssim"],
-            "psnr_blurred": row["val_psnr_blurred"],
-            "ssim_blurred": row["val_ssim_blurred"],
-        }
-
-    best = max(rows, key=lambda r: r["val_psnr"])
+def machine() -> dict:
     return {
-        "command": command,
-        "config": json.loads((out / runs.CONFIG).read_text()),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "wall_seconds": round(wall_seconds, 1),
-        "finished": result is not None,
-        "iterations": result["iterations"] if result else None,
-        "epochs_logged": len(rows),
-        "final": scores(rows[-1]),
-        "best": scores(best),
-        "gain_db_final": rows[-1]["val_psnr"] - rows[-1]["val_psnr_blurred"],
-        "curves": rows,
+        "cpu_model": cpu_model(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
     }
 
 
-def plot(rows, path):
+def train_command(args) -> list[str]:
+    command = [
+        sys.executable, str(ROOT / "train.py"), "--preset", PRESET,
+        "--output-dir", args.output_dir, "--overwrite",
+    ]  # fmt: skip
+    for flag, value in (
+        ("--time-limit-minutes", args.minutes),
+        ("--epochs", args.epochs),
+        ("--steps-per-epoch", args.steps_per_epoch),
+    ):
+        if value is not None:
+            command += [flag, str(value)]
+    return command
+
+
+def test_scores(model_path, data_cfg) -> dict:
+    """PSNR/SSIM/CER on the test split (whole pages) of a model file."""
+    from keras_udd.data import make_test_dataset
+    from keras_udd.deblur import load_deblur_function
+    from keras_udd.evaluate import evaluate
+
+    fn = load_deblur_function(model_path)
+    return evaluate(fn, make_test_dataset(data_cfg, split="test"), ocr=True)
+
+
+def train_supervised(cfg, minutes: float, output: Path) -> dict:
+    """The supervised ceiling: `Deblurrer` networks of `cfg.model`'s size,
+    paired L1 (Adam, the preset's lr and betas), for `minutes`."""
+    import keras
+
+    from keras_udd.data import make_paired_train_dataset, make_test_dataset
+    from keras_udd.model import UIDGAN
+
+    keras.utils.set_random_seed(cfg.train.seed)
+    m = cfg.model
+    deblurrer = UIDGAN(m, perceptual_weight=0.0, random_branch=False).deblurrer
+    deblurrer.compile(
+        optimizer=keras.optimizers.Adam(m.learning_rate, m.beta_1, m.beta_2),
+        loss="mean_absolute_error",
+        jit_compile=cfg.train.jit_compile,
+    )
+    val = make_test_dataset(cfg.data, split="val")
+    curve, start, steps = [], time.monotonic(), 0
+    chunk = max(cfg.train.steps_per_epoch, 1)
+    train = iter(make_paired_train_dataset(cfg.data))
+    while time.monotonic() - start < minutes * 60:
+        deblurrer.fit(train, steps_per_epoch=chunk, epochs=1, verbose=0)
+        steps += chunk
+        logs = evaluate_paired(deblurrer, val)
+        logs.update(steps=steps, minutes=(time.monotonic() - start) / 60)
+        curve.append(logs)
+        print(f"supervised: {logs}", flush=True)
+    path = output / "supervised.keras"
+    deblurrer.save(path)
+    return {"curve": curve, "steps": steps, "model": str(path)}
+
+
+def evaluate_paired(network, dataset) -> dict:
+    """Mean validation PSNR/SSIM of a [-1, 1] -> [-1, 1] network."""
+    import numpy as np
+
+    from keras_udd.metrics import psnr, ssim, to_unit_range
+
+    values = {"psnr": [], "ssim": []}
+    for blurred, sharp in dataset:
+        out = to_unit_range(network(blurred, training=False))
+        sharp = to_unit_range(sharp)
+        values["psnr"].append(float(np.mean(psnr(out, sharp))))
+        values["ssim"].append(float(np.mean(ssim(out, sharp))))
+    return {k: float(np.mean(v)) for k, v in values.items()}
+
+
+def ship(run_dir: Path, report: dict) -> None:
+    """best.keras's deblurring path -> keras_udd/pretrained/text.keras (+ JSON)."""
+    import keras
+
+    import keras_udd.model  # noqa: F401  (registers UIDGAN)
+
+    model = keras.saving.load_model(run_dir / runs.BEST, compile=False)
+    PRETRAINED.mkdir(exist_ok=True)
+    target = PRETRAINED / "text.keras"
+    model.deblurrer.save(target)
+    info = {
+        "name": "text",
+        "trained_with": f"python bench/learn_text.py (train.py --preset {PRESET})",
+        "command": report["command"],
+        "config": report["config"],
+        "machine": report["machine"],
+        "train_minutes": report["train_minutes"],
+        "iterations": report["iterations"],
+        "best_epoch": report["best"]["epoch"],
+        "test_scores": report["test"],
+        "parameters": int(model.deblurrer.count_params()),
+    }
+    (PRETRAINED / "text.json").write_text(json.dumps(info, indent=2) + "\n")
+    size = target.stat().st_size / 2**20
+    print(f"shipped {target} ({size:.1f} MB) and text.json")
+
+
+def plot(rows, supervised, path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [int(r["epoch"]) + 1 for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    steps = [r["iteration"] for r in rows]
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4))
+    ax = axes[0]
+    ax.plot(steps, [r["val_psnr"] for r in rows], "o-", label="deblurred")
+    ax.plot(steps, [r["val_psnr_blurred"] for r in rows], "--", label="blurred input")
+    if "val_psnr_sharp_recon" in rows[0]:
+        ax.plot(
+            steps,
+            [r["val_psnr_sharp_recon"] for r in rows],
+            ":",
+            label="sharp -> E^c_S -> G_S",
+        )
+    if supervised:
+        ax.plot(
+            [c["steps"] for c in supervised["curve"]],
+            [c["psnr"] for c in supervised["curve"]],
+            "x-",
+            label="supervised L1 (its own steps)",
+        )
+    ax.set(title="validation PSNR (dB)", xlabel="iteration")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    ax.plot(steps, [r["val_ssim"] for r in rows], "o-", label="deblurred")
+    ax.plot(steps, [r["val_ssim_blurred"] for r in rows], "--", label="blurred input")
+    ax.set(title="validation SSIM", xlabel="iteration")
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    if "val_cer" in rows[0]:
+        ax.plot(steps, [r["val_cer"] for r in rows], "o-", label="deblurred")
+        ax.plot(
+            steps, [r["val_cer_blurred"] for r in rows], "--", label="blurred input"
+        )
+    ax.set(title="validation OCR character error rate", xlabel="iteration")
+    ax.legend(fontsize=7)
+    ax = axes[3]
     for name in LOSS_COLUMNS:
         if name in rows[0]:
-            axes[0].plot(epochs, [r[name] for r in rows], label=name)
-    axes[0].set(title="E/G losses (weighted)", xlabel="epoch", yscale="log")
-    axes[0].legend(fontsize=7)
-    axes[1].plot(epochs, [r["d_loss"] for r in rows], label="d_loss")
-    axes[1].set(title="discriminator loss", xlabel="epoch")
-    ax = axes[2]
-    ax.plot(epochs, [r["val_psnr"] for r in rows], "o-", label="PSNR deblurred")
-    ax.plot(epochs, [r["val_psnr_blurred"] for r in rows], "--", label="PSNR blurred")
-    ax.set(title="validation", xlabel="epoch", ylabel="PSNR (dB)")
-    twin = ax.twinx()
-    twin.plot(
-        epochs, [r["val_ssim"] for r in rows], "s-", color="C2", label="SSIM deblurred"
-    )
-    twin.plot(
-        epochs,
-        [r["val_ssim_blurred"] for r in rows],
-        ":",
-        color="C3",
-        label="SSIM blurred",
-    )
-    twin.set_ylabel("SSIM")
-    lines = ax.get_legend_handles_labels()
-    more = twin.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7)
+            ax.plot(steps, [r[name] for r in rows], label=name)
+    ax.plot(steps, [r["d_loss"] for r in rows], "k--", label="d_loss")
+    ax.set(title="losses (weighted, epoch means)", xlabel="iteration", yscale="log")
+    ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    out = Path(args.output_dir)
     command = train_command(args)
     start = time.monotonic()
     if not args.report_only:
@@ -191,24 +257,62 @@ def main(argv=None) -> int:
         code = subprocess.call(command, cwd=ROOT)
         if code:
             raise SystemExit(f"train.py failed with exit code {code}")
-    report = summarize(args, time.monotonic() - start, command)
+    train_minutes = (time.monotonic() - start) / 60
+    rows = runs.read_csv_log(out / runs.CSV_LOG)
+    if not rows:
+        raise SystemExit(f"no epochs finished: nothing logged in {out / runs.CSV_LOG}")
+    from keras_udd.config import Config
+
+    cfg = Config.load(out / runs.CONFIG)
+    per_epoch = cfg.train.steps_per_epoch
+    for r in rows:
+        r["iteration"] = (int(r["epoch"]) + 1) * per_epoch
+    result_path = out / runs.RESULT
+    result = json.loads(result_path.read_text()) if result_path.exists() else {}
+    best = max(rows, key=lambda r: r["val_psnr"])
+    report = {
+        "command": command,
+        "config": cfg.to_dict(),
+        "machine": machine(),
+        "train_minutes": None if args.report_only else round(train_minutes, 1),
+        "iterations": result.get("iterations"),
+        "best": {"epoch": int(best["epoch"]) + 1, **best},
+        "final": rows[-1],
+        "curves": rows,
+    }
+    if args.report_only and args.results and Path(args.results + ".json").exists():
+        previous = json.loads(Path(args.results + ".json").read_text())
+        report["train_minutes"] = previous.get("train_minutes")
+    print("scoring best.keras on the test split ...", flush=True)
+    report["test"] = test_scores(out / runs.BEST, cfg.data)
+    supervised = None
+    if args.supervised_minutes:
+        supervised = train_supervised(cfg, args.supervised_minutes, out)
+        supervised["test"] = test_scores(supervised["model"], cfg.data)
+        report["supervised"] = supervised
     os.makedirs(os.path.dirname(args.results) or ".", exist_ok=True)
     with open(args.results + ".json", "w") as f:
         json.dump(report, f, indent=2)
-    plot(report["curves"], args.results + ".png")
-    final, best = report["final"], report["best"]
-    print(
-        f"\nlearn_text: {report['epochs_logged']} epochs, "
-        f"{report['wall_seconds'] / 60:.1f} min, finished={report['finished']}\n"
-        f"{'':22}{'PSNR (dB)':>10}{'SSIM':>8}\n"
-        f"{'blurred input':22}{final['psnr_blurred']:>10.2f}"
-        f"{final['ssim_blurred']:>8.4f}\n"
-        f"{'deblurred (final)':22}{final['psnr_deblurred']:>10.2f}"
-        f"{final['ssim_deblurred']:>8.4f}\n"
-        f"{'deblurred (best, ep ' + str(best['epoch']) + ')':22}"
-        f"{best['psnr_deblurred']:>10.2f}{best['ssim_deblurred']:>8.4f}\n"
-        f"wrote {args.results}.json and {args.results}.png"
-    )
+    plot(rows, supervised, args.results + ".png")
+    t = report["test"]
+    lines = [
+        f"\nlearn_text on {report['machine']['cpu_model']}: {len(rows)} epochs, "
+        f"best epoch {report['best']['epoch']}; test split ({t['images']} pages)",
+        f"{'':20}{'PSNR (dB)':>10}{'SSIM':>8}{'CER':>8}",
+        f"{'blurred input':20}{t['psnr_blurred']:>10.2f}{t['ssim_blurred']:>8.4f}"
+        f"{t['cer_blurred']:>8.3f}",
+        f"{'deblurred':20}{t['psnr']:>10.2f}{t['ssim']:>8.4f}{t['cer']:>8.3f}",
+    ]
+    if supervised:
+        s = supervised["test"]
+        lines.append(
+            f"{'supervised ceiling':20}{s['psnr']:>10.2f}{s['ssim']:>8.4f}"
+            f"{s['cer']:>8.3f}"
+        )
+    lines.append(f"wrote {args.results}.json and {args.results}.png")
+    print("\n".join(lines))
+    if args.ship:
+        ship(out, report)
     return 0
 
 

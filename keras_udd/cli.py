@@ -20,6 +20,7 @@ import types
 import typing
 
 from keras_udd.config import Config, DataConfig, ModelConfig, TrainConfig
+from keras_udd.presets import PRESETS, preset_config
 
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
 TITLES = {
@@ -45,6 +46,9 @@ FIELD_HELP = {
     "random_perceptual_weight": "Weight of the perceptual term on "
     "G_S(E^c_B(b), z_r) vs b (random branch only).",
     "vgg_layer": "VGG19 layer of the perceptual features, tapped before its ReLU.",
+    "perceptual_network": "Feature network of the perceptual terms: 'vgg19' "
+    "(the paper's; see --vgg-weights) or 'lowpass' (--lowpass-factor average "
+    "pooling: no weights, for training offline).",
     "learning_rate": "Adam learning rate of every network.",
     "beta_1": "Adam beta_1.",
     "beta_2": "Adam beta_2.",
@@ -52,8 +56,8 @@ FIELD_HELP = {
     "seed": "Random seed of the data pipeline and of the run.",
     "domain": "Image domain: 'text' (synthetic, offline), 'face' (CelebA via "
     "TFDS or --data-dir) or 'folder' (--sharp-dir, --blur-dir[, --test-dir]).",
-    "text_pool_size": "text: rendered pages (test-images test, then a sharp "
-    "and a blurred half).",
+    "text_pool_size": "text: rendered pages (test-images test, val-images "
+    "validation, then a sharp and a blurred half).",
     "output_dir": "Run folder for checkpoints, logs and samples (default: "
     "runs/<domain>-<timestamp>). Rerun with the same folder and flags to resume.",
     "strategy": "tf.distribute strategy: 'auto' (mirrored when more than one "
@@ -70,6 +74,7 @@ FIELD_HELP = {
 CHOICES = {
     "domain": ("text", "face", "folder"),
     "gan_mode": ("nonsaturating", "lsgan"),
+    "perceptual_network": ("vgg19", "lowpass"),
     "strategy": ("auto", "default", "mirrored", "multiworker"),
 }
 # Flags whose value is a folder that must exist.
@@ -78,6 +83,8 @@ DIRECTORY_FIELDS = ("data_dir", "sharp_dir", "blur_dir", "test_dir", "font_dir")
 NONNEGATIVE_INT_FIELDS = (
     "seed",
     "test_images",
+    "val_images",
+    "val_ocr_images",
     "content_res_blocks",
     "generator_res_blocks",
     "backup_freq",
@@ -218,20 +225,30 @@ def config_from_args(args, owners, base=None) -> Config:
 
 
 def add_config_file_flag(parser):
-    parser.add_argument(
+    """`--config JSON` and `--preset NAME`: where the flags' defaults come from."""
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
         "--config",
         metavar="JSON",
         help="Start from a saved config.json (e.g. runs/x/config.json); flags "
         "given after it override its values.",
     )
+    start.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        help="Start from a named set of config values (listed in the README); "
+        "other flags override them.",
+    )
 
 
 def preparse_config(argv) -> Config | None:
-    """The `Config` named by `--config` in `argv`, or None (before the full
-    parse, so that its values become the flags' defaults)."""
+    """The `Config` named by `--config` or `--preset` in `argv`, or None
+    (before the full parse, so that its values become the flags' defaults)."""
     pre = argparse.ArgumentParser(add_help=False)
     add_config_file_flag(pre)
     known, _ = pre.parse_known_args(argv)
+    if known.preset is not None:
+        return preset_config(known.preset)
     if known.config is None:
         return None
     try:

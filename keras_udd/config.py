@@ -42,6 +42,8 @@ class ModelConfig:
     random_branch: bool = True  # Reference-code extra: z_r ~ N(0, I), D_S2, D_B2.
     latent_weight: float = 10.0  # Latent regression (needs random_branch).
     random_perceptual_weight: float = 0.1  # Perceptual on G_S(E^c_B(b), z_r).
+    perceptual_network: str = "vgg19"  # "vgg19" (the paper's) or "lowpass".
+    lowpass_factor: int = 8  # "lowpass": average pooling of this many pixels.
     vgg_weights: str | None = "imagenet"  # "imagenet", a weights file, or None.
     vgg_layer: str = "block3_conv3"  # Tapped before its ReLU, as the reference.
     # Optimisation.
@@ -56,6 +58,11 @@ class ModelConfig:
         if self.gan_mode not in ("nonsaturating", "lsgan"):
             raise ValueError(
                 f"gan_mode must be 'nonsaturating' or 'lsgan', got {self.gan_mode!r}"
+            )
+        if self.perceptual_network not in ("vgg19", "lowpass"):
+            raise ValueError(
+                "perceptual_network must be 'vgg19' or 'lowpass', got "
+                f"{self.perceptual_network!r}"
             )
         if self.d_steps_per_g_step < 1:
             raise ValueError("d_steps_per_g_step must be >= 1")
@@ -81,15 +88,17 @@ class DataConfig:
     data_dir: str | None = None  # face: a folder of images instead of TFDS.
     sharp_dir: str | None = None  # folder: real sharp images.
     blur_dir: str | None = None  # folder: real blurred images.
-    test_dir: str | None = None  # folder: optional pairs for validation.
+    test_dir: str | None = None  # folder: real pairs (validation and test).
     load_size: int = 144  # Shorter side resized to this (bicubic).
-    crop_size: int = 128  # Random crop (training), centre crop (test).
+    crop_size: int = 128  # Random training crop (val/test pairs: whole images).
     batch_size: int = 2
-    test_images: int = 64  # Size of the paired validation/test set.
+    test_images: int = 64  # Held-out test pairs (keras_udd.evaluate).
+    val_images: int = 64  # Validation pairs (picks best.keras), disjoint from test.
     seed: int = 0
     deterministic: bool = False  # tf.data determinism (slower when True).
     random_flip: bool = True  # Random horizontal flip of training crops.
-    # text: rendered pages (test_images test, then a sharp and a blurred half).
+    # text: rendered pages (test_images test, val_images validation, then a sharp
+    # and a blurred half).
     text_pool_size: int = 20000
     font_dir: str | None = None  # text: .ttf/.otf folder (default: system fonts).
     tfds_dir: str | None = None  # face: TFDS data_dir (default ~/tensorflow_datasets).
@@ -114,6 +123,7 @@ class TrainConfig:
     jit_compile: bool = False  # XLA on a single device (see its --help).
     seed: int = 0
     sample_images: int = 4  # Fixed validation images in the sample grids.
+    val_ocr_images: int = 0  # Validation pages OCR-scored per epoch (val_cer; 0: off).
     backup_freq: int = 0  # Also back up every N steps in an epoch (0: epoch ends).
     log_freq: int = 50  # TensorBoard loss scalars every N steps (0: per epoch).
     time_limit_minutes: float = 0.0  # Stop with a backup after this long (0: none).

@@ -29,19 +29,22 @@ from keras_udd.encoders import BlurEncoder, ContentEncoder, SharedContentBlock
 from keras_udd.generators import Decoder
 from keras_udd.layers import ResidualBlock
 from keras_udd.metrics import psnr, ssim, to_unit_range
-from keras_udd.perceptual import PerceptualNetwork
+from keras_udd.perceptual import LowPassFeatures, PerceptualNetwork
 from keras_udd.schedules import ConstantThenLinearDecay
 
 MIN_IMAGE_SIZE = 16  # E^b halves H and W four times.
 
 
+@keras.saving.register_keras_serializable(package="keras_udd")
 class Deblurrer(keras.Model):
     """The test-time path s = G_S(E^c_B(b), mu(E^b(b))), deterministic.
 
     Input [N, H, W, 3] in [-1, 1], any H, W >= 16; output the same shape. The
     image is reflection-padded to a multiple of 4 and the output cropped back.
-    It holds references to the networks of a `UIDGAN`, not copies; export it
-    (it tracks only the deblurring networks' weights).
+    Inside a `UIDGAN` it holds references to that model's networks, not
+    copies; export it (it tracks only the deblurring networks' weights). It
+    saves and loads alone as a `.keras` file (`get_config` serializes the five
+    networks), which is how the pretrained models ship.
     """
 
     def __init__(self, content_encoder, content_shared, blur_encoder, generator_shared,
@@ -66,6 +69,29 @@ class Deblurrer(keras.Model):
         mu, _ = self.blur_encoder(x)
         sharp = self.decoder((self.generator_shared(content), mu))
         return sharp[:, :height, :width, :]
+
+    NETWORKS = (
+        "content_encoder",
+        "content_shared",
+        "blur_encoder",
+        "generator_shared",
+        "decoder",
+    )
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        for key in self.NETWORKS:
+            config[key] = keras.saving.serialize_keras_object(getattr(self, key))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        networks = {
+            key: keras.saving.deserialize_keras_object(config.pop(key))
+            for key in cls.NETWORKS
+        }
+        return cls(**networks, **config)
 
 
 @keras.saving.register_keras_serializable(package="keras_udd")
@@ -115,11 +141,13 @@ class UIDGAN(keras.Model):
         self.disc_blurred_random = (
             disc(name="disc_blurred_random") if c.random_branch else None
         )
-        self.perceptual = (
-            PerceptualNetwork(c.vgg_layer, name="perceptual")
-            if self._weight("perceptual") or self._weight("random_perceptual")
-            else None
-        )
+        self.perceptual = None
+        if self._weight("perceptual") or self._weight("random_perceptual"):
+            self.perceptual = (
+                LowPassFeatures(c.lowpass_factor, name="perceptual")
+                if c.perceptual_network == "lowpass"
+                else PerceptualNetwork(c.vgg_layer, name="perceptual")
+            )
         self.deblurrer = Deblurrer(
             self.content_encoder_blurred,
             self.content_shared,
@@ -128,13 +156,28 @@ class UIDGAN(keras.Model):
             self.decoder_sharp,
             name="deblurrer",
         )
+        # The diagnostic s -> E^c_S -> G_S: how well G_S can draw sharp images.
+        self.sharp_autoencoder = Deblurrer(
+            self.content_encoder_sharp,
+            self.content_shared,
+            self.blur_encoder,
+            self.generator_shared,
+            self.decoder_sharp,
+            name="sharp_autoencoder",
+        )
         self.seed_generator = keras.random.SeedGenerator(0)
         self.loss_trackers = {
             name: keras.metrics.Mean(name=name) for name in self.loss_names()
         }
         self.eval_trackers = {
             name: keras.metrics.Mean(name=name)
-            for name in ("psnr", "ssim", "psnr_blurred", "ssim_blurred")
+            for name in (
+                "psnr",
+                "ssim",
+                "psnr_blurred",
+                "ssim_blurred",
+                "psnr_sharp_recon",
+            )
         }
         self.d_optimizer = None
         self.g_optimizer = None
@@ -145,13 +188,18 @@ class UIDGAN(keras.Model):
     def _weight(self, term):
         """A loss weight, 0 where the term is switched off."""
         c = self.config
-        if term in ("latent", "random_perceptual") and not c.random_branch:
-            return 0.0
+        if term.startswith("random_") or term == "latent":
+            if not c.random_branch:
+                return 0.0
+        if term == "random_adversarial":
+            term = "adversarial"
         return float(getattr(c, f"{term}_weight"))
 
     def loss_names(self):
         """The logged loss terms: one list drives trackers and logs."""
         names = ["d_loss", "g_loss", "adversarial", "cycle", "kl"]
+        if self.config.random_branch:
+            names.append("random_adversarial")
         for term in ("perceptual", "self_recon", "latent", "random_perceptual"):
             if self._weight(term):
                 names.append(term)
@@ -196,6 +244,7 @@ class UIDGAN(keras.Model):
         if self.perceptual is not None:
             self.perceptual(image)
         self.deblurrer(image)
+        self.sharp_autoencoder(image)
         self.built = True
 
     @property
@@ -229,16 +278,19 @@ class UIDGAN(keras.Model):
             raise ValueError("UIDGAN alternates D and E/G steps: steps_per_execution=1")
         super().compile(optimizer=None, **kwargs)
         c = self.config
-        k = c.d_steps_per_g_step
+        # The E/G optimizer steps every k-th iteration, twice with the random
+        # branch (main terms, then random-branch terms).
+        g_steps = None
+        if total_steps is not None:
+            g_steps = max(total_steps // c.d_steps_per_g_step, 1)
+            g_steps *= 2 if c.random_branch else 1
         self.d_optimizer = d_optimizer or self._default_optimizer(total_steps)
-        self.g_optimizer = g_optimizer or self._default_optimizer(
-            None if total_steps is None else max(total_steps // k, 1)
-        )
+        self.g_optimizer = g_optimizer or self._default_optimizer(g_steps)
         self.d_optimizer.build(self._d_variables())
         self.g_optimizer.build(self._g_variables())
         if (
             load_perceptual_weights
-            and self.perceptual is not None
+            and isinstance(self.perceptual, PerceptualNetwork)
             and c.vgg_weights is not None
             and not self._perceptual_loaded
         ):
@@ -282,8 +334,13 @@ class UIDGAN(keras.Model):
     def _d_variables(self):
         return [v for d in self.discriminators for v in d.trainable_variables]
 
-    def _g_variables(self):
-        return [v for n in self.generator_networks for v in n.trainable_variables]
+    def _g_variables(self, blur_encoder=True):
+        return [
+            v
+            for n in self.generator_networks
+            if blur_encoder or n is not self.blur_encoder
+            for v in n.trainable_variables
+        ]
 
     # ------------------------------------------------------------ training
     def sample_normal(self, shape):
@@ -378,100 +435,130 @@ class UIDGAN(keras.Model):
         return pairs
 
     def _generator_losses(self, sharp, blurred, out, fake_logits):
-        """Weighted per-term losses of the encoders/generators (global means)."""
+        """Weighted per-term losses of the encoders/generators (global means),
+        as two groups: (main, random). `fake_logits` holds the logits of the
+        fakes of `_discriminator_pairs`, in its order. The random group (the
+        reference's second E/G update) is empty without the random branch."""
         c = self.config
         mean = self._global_mean
-        terms = {
-            "adversarial": sum(
-                mean(losses.generator_adversarial_loss(f, c.gan_mode))
-                for f in fake_logits
-            ),
+
+        def adversarial(logits):
+            return sum(
+                mean(losses.generator_adversarial_loss(f, c.gan_mode)) for f in logits
+            )
+
+        main = {
+            "adversarial": adversarial(fake_logits[:2]),
             "cycle": mean(losses.l1(sharp, out["sharp_cycle"]))
             + mean(losses.l1(blurred, out["blurred_cycle"])),
             "kl": mean(losses.kl_divergence(out["mu"], out["logvar"])),
         }
+        random = {}
+        if c.random_branch:
+            random["random_adversarial"] = adversarial(fake_logits[2:])
         if self._weight("self_recon"):
-            terms["self_recon"] = mean(losses.l1(sharp, out["sharp_recon"])) + mean(
+            main["self_recon"] = mean(losses.l1(sharp, out["sharp_recon"])) + mean(
                 losses.l1(blurred, out["blurred_recon"])
             )
         if self._weight("latent"):
-            terms["latent"] = mean(losses.l1(out["mu_random"], out["z_random"]))
-        perceptual_inputs = [out["deblurred"]] if self._weight("perceptual") else []
-        if self._weight("random_perceptual"):
-            perceptual_inputs.append(out["sharp_random"])
-        if perceptual_inputs:
-            features = self.perceptual(ops.concatenate(perceptual_inputs + [blurred]))
-            features = ops.split(features, len(perceptual_inputs) + 1)
+            random["latent"] = mean(losses.l1(out["mu_random"], out["z_random"]))
+        perceptual = [
+            (group, name, out[key])
+            for group, name, key in (
+                (main, "perceptual", "deblurred"),
+                (random, "random_perceptual", "sharp_random"),
+            )
+            if self._weight(name)
+        ]
+        if perceptual:
+            images = [image for _, _, image in perceptual]
+            features = self.perceptual(ops.concatenate(images + [blurred]))
+            features = ops.split(features, len(images) + 1)
             target = ops.stop_gradient(features[-1])
-            names = ["perceptual"] if self._weight("perceptual") else []
-            names += ["random_perceptual"] if self._weight("random_perceptual") else []
-            for name, feature in zip(names, features):
-                terms[name] = mean(losses.mean_squared(feature, target))
-        return {name: self._weight(name) * value for name, value in terms.items()}
+            for (group, name, _), feature in zip(perceptual, features):
+                group[name] = mean(losses.mean_squared(feature, target))
+
+        def weighted(group):
+            return {name: self._weight(name) * value for name, value in group.items()}
+
+        return weighted(main), weighted(random)
+
+    def _discriminator_step(self, sharp, blurred, out):
+        """One update of every discriminator on real vs (detached) fake
+        images; returns the D loss (global mean)."""
+        c = self.config
+        d_vars = self._d_variables()
+        with tf.GradientTape() as tape:
+            d_terms = []
+            for disc, real, fake in self._discriminator_pairs(sharp, blurred, out):
+                logits = disc(ops.concatenate([real, ops.stop_gradient(fake)]))
+                real_logits = [ops.split(x, 2)[0] for x in logits]
+                fake_logits = [ops.split(x, 2)[1] for x in logits]
+                d_terms.append(
+                    losses.discriminator_loss(real_logits, fake_logits, c.gan_mode)
+                )
+            d_loss = sum(self._global_mean(t) for t in d_terms)
+        d_grads = tape.gradient(d_loss, d_vars)
+        self.d_optimizer.apply(self._add_weight_decay(d_grads, d_vars), d_vars)
+        return d_loss
 
     def train_step(self, data, update_generators=None):
         """One step on an unpaired batch `(sharp, blurred)`, both [N, H, W, 3]
-        in [-1, 1], H and W multiples of 4.
+        in [-1, 1], H and W multiples of 4. The reference's order:
 
         1. Forward: content and blur codes, s_b, b_s, self-reconstructions,
            random-z outputs and (E/G steps) the cycle s_hat, b_hat.
-        2. Discriminators on real vs fake images (one batched call each).
-        3. D loss; on E/G steps the generator losses too.
-        4. All gradients are computed, then all are applied (the reference
-           applies D's update before computing E/G's, which crashes on current
-           PyTorch). E^b gets no gradient from the latent regression, as in
-           the reference (it updates only E^c and G with that term).
+        2. The discriminators take one step on real vs detached fake images.
+        3. (E/G steps) The adversarial terms are computed against the UPDATED
+           discriminators, with the other terms.
+        4. Both E/G gradients are computed, then applied as two Adam steps,
+           as the reference does: E^c, E^b and G on the main terms, then E^c
+           and G on the random-branch terms (D_S2 / D_B2 adversarial, latent
+           regression, random perceptual; E^b gets no gradient from them).
+           The reference takes its second gradient through weights that the
+           first step already changed in place, which current PyTorch refuses
+           ("modified by an inplace operation"); here both come from the same
+           weights.
         `update_generators` None: decided from the D optimizer's iterations
         (E/G every `d_steps_per_g_step`-th step); `fit` passes it explicitly.
         """
         sharp, blurred = data
         if update_generators is None:
             update_generators = self._generators_update_next()
-        d_vars, g_vars = self._d_variables(), self._g_variables()
-        c = self.config
-        with tf.GradientTape(persistent=update_generators) as tape:
-            if update_generators:
-                out = self._translate(sharp, blurred, full=True)
-            else:
-                with tape.stop_recording():
-                    out = self._translate(sharp, blurred, full=False)
-            d_terms, fake_logits = [], []
-            for disc, real, fake in self._discriminator_pairs(sharp, blurred, out):
-                logits = disc(ops.concatenate([real, fake]))
-                real_logits = [ops.split(x, 2)[0] for x in logits]
-                fake_now = [ops.split(x, 2)[1] for x in logits]
-                d_terms.append(
-                    losses.discriminator_loss(real_logits, fake_now, c.gan_mode)
-                )
-                fake_logits.append(fake_now)
-            d_loss = sum(self._global_mean(t) for t in d_terms)
-            if update_generators:
-                g_terms = self._generator_losses(sharp, blurred, out, fake_logits)
-                g_loss = sum(g_terms.values())
-        d_grads = tape.gradient(d_loss, d_vars)
-        if update_generators:
-            g_grads = tape.gradient(g_loss, g_vars)
-            if "latent" in g_terms:
-                g_grads = self._without_latent_on_blur_encoder(tape, g_terms, g_grads)
-        del tape
-        self.d_optimizer.apply(self._add_weight_decay(d_grads, d_vars), d_vars)
         trackers = self.loss_trackers
+        if not update_generators:
+            out = self._translate(sharp, blurred, full=False)
+            d_loss = self._discriminator_step(sharp, blurred, out)
+            trackers["d_loss"].update_state(d_loss * self._replicas())
+            return {name: t.result() for name, t in trackers.items()}
+        with tf.GradientTape(persistent=True) as tape:
+            out = self._translate(sharp, blurred, full=True)
+            with tape.stop_recording():
+                d_loss = self._discriminator_step(sharp, blurred, out)
+            fake_logits = [
+                disc(fake)
+                for disc, _, fake in self._discriminator_pairs(sharp, blurred, out)
+            ]
+            main, random = self._generator_losses(sharp, blurred, out, fake_logits)
+            main_loss = sum(main.values())
+            random_loss = sum(random.values()) if random else None
+        g_vars = self._g_variables()
+        main_grads = tape.gradient(main_loss, g_vars)
+        if random:
+            random_vars = self._g_variables(blur_encoder=False)
+            random_grads = tape.gradient(random_loss, random_vars)
+        del tape
+        self.g_optimizer.apply(self._add_weight_decay(main_grads, g_vars), g_vars)
+        if random:
+            self.g_optimizer.apply(
+                self._add_weight_decay(random_grads, random_vars), random_vars
+            )
         trackers["d_loss"].update_state(d_loss * self._replicas())
-        if update_generators:
-            self.g_optimizer.apply(self._add_weight_decay(g_grads, g_vars), g_vars)
-            trackers["g_loss"].update_state(g_loss * self._replicas())
-            for name, value in g_terms.items():
-                trackers[name].update_state(value * self._replicas())
+        g_loss = main_loss if not random else main_loss + random_loss
+        trackers["g_loss"].update_state(g_loss * self._replicas())
+        for name, value in {**main, **random}.items():
+            trackers[name].update_state(value * self._replicas())
         return {name: t.result() for name, t in trackers.items()}
-
-    def _without_latent_on_blur_encoder(self, tape, g_terms, g_grads):
-        blur_vars = self.blur_encoder.trainable_variables
-        latent_grads = tape.gradient(g_terms["latent"], blur_vars)
-        by_id = {id(v): g for v, g in zip(blur_vars, latent_grads)}
-        return [
-            g - by_id[id(v)] if by_id.get(id(v)) is not None else g
-            for v, g in zip(self._g_variables(), g_grads)
-        ]
 
     def _add_weight_decay(self, grads, variables):
         """L2 weight decay as PyTorch's Adam: decay * w added to each gradient
@@ -510,18 +597,33 @@ class UIDGAN(keras.Model):
         return train_function
 
     # ---------------------------------------------------------- evaluation
+    def make_test_function(self, force=False):
+        """Without XLA even when training uses it: whole validation pages
+        differ in size, and XLA compiles once per input shape (a text
+        validation set of 64 pages took over a minute of compiles)."""
+        jit_compile = self.jit_compile
+        self.jit_compile = False
+        try:
+            return super().make_test_function(force)
+        finally:
+            self.jit_compile = jit_compile
+
     def test_step(self, data):
         """PSNR/SSIM on a paired batch `(blurred, sharp)` in [-1, 1]: of the
         deblurred output (psnr, ssim) and of the blurred input (the baseline,
-        psnr_blurred, ssim_blurred), all on [0, 1]."""
+        psnr_blurred, ssim_blurred), all on [0, 1]; and psnr_sharp_recon, the
+        PSNR of the sharp image autoencoded through E^c_S and G_S (a
+        diagnostic: the best G_S can draw that image)."""
         blurred, sharp = data
         deblurred = to_unit_range(self.deblurrer(blurred))
+        recon = to_unit_range(self.sharp_autoencoder(sharp))
         blurred, sharp = to_unit_range(blurred), to_unit_range(sharp)
         values = {
             "psnr": psnr(deblurred, sharp),
             "ssim": ssim(deblurred, sharp),
             "psnr_blurred": psnr(blurred, sharp),
             "ssim_blurred": ssim(blurred, sharp),
+            "psnr_sharp_recon": psnr(recon, sharp),
         }
         for name, value in values.items():
             self.eval_trackers[name].update_state(value)

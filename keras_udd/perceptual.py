@@ -1,4 +1,5 @@
-"""The frozen VGG19 feature extractor of the perceptual loss."""
+"""The fixed feature networks of the perceptual loss: VGG19 (the paper's) and
+a low-pass alternative for training without ImageNet weights."""
 
 import os
 
@@ -83,3 +84,28 @@ class PerceptualNetwork(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "layer": self.layer}
+
+
+@keras.saving.register_keras_serializable(package="keras_udd")
+class LowPassFeatures(layers.Layer):
+    """The image's low frequencies: `factor` x `factor` average pooling.
+
+    Input [N, H, W, 3] in [-1, 1]; output [N, H / factor, W / factor, 3]. A
+    weight-free perceptual network for training offline, where the ImageNet
+    VGG19 cannot be had: a blur moves light by a few pixels, so a sharp image
+    and its blurred version agree at this scale, and the term anchors the
+    deblurred output's layout, tone and colour to its input's without
+    penalising the detail that the adversarial term adds (a shallow random
+    VGG19 compares almost pixels, and keeps the output blurred).
+    """
+
+    def __init__(self, factor=8, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+        self.trainable = False
+
+    def call(self, x):
+        return ops.average_pool(x, self.factor, self.factor, "valid")
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}

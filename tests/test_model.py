@@ -149,11 +149,11 @@ def test_d_step_changes_only_discriminators(tiny_config, batch):
     assert int(model.g_optimizer.iterations) == 0
 
 
-def test_eg_step_changes_encoders_and_generators_and_applies_after_computing(
+def test_eg_step_changes_encoders_and_generators_and_d_as_a_d_only_step(
     tiny_config, batch
 ):
     """On an E/G step, E and G change; D gets exactly the update of a D-only
-    step from the same state (all gradients computed before any is applied)."""
+    step from the same state (it steps first, on the same fakes)."""
     model = DeterministicUIDGAN(tiny_config, content_noise_stddev=0.0)
     model.compile()
     d_vars, g_vars = model._d_variables(), model._g_variables()
@@ -170,6 +170,83 @@ def test_eg_step_changes_encoders_and_generators_and_applies_after_computing(
     assert not any(changed(p0, model.perceptual.weights))
     for a, v in zip(d_after_d_step, d_vars):
         np.testing.assert_allclose(a, np.array(v), atol=1e-6)
+
+
+def test_eg_adversarial_gradient_uses_the_updated_discriminators(tiny_config, batch):
+    """The reference's order: D steps first, then the E/G adversarial terms
+    are computed against the updated D. With only the adversarial term on and
+    SGD(1) for E/G, the E/G update equals minus the gradient of that term
+    taken through the post-update D weights (and not the pre-update ones)."""
+    config = dataclasses.replace(
+        tiny_config,
+        cycle_weight=0.0,
+        kl_weight=0.0,
+        perceptual_weight=0.0,
+        random_perceptual_weight=0.0,
+        self_recon_weight=0.0,
+        random_branch=False,
+        weight_decay=0.0,
+        content_noise_stddev=0.0,
+    )
+    model = DeterministicUIDGAN(config)
+    sgd = keras.optimizers.SGD
+    model.compile(d_optimizer=sgd(0.5), g_optimizer=sgd(1.0))
+    sharp, blurred = (tf.constant(x) for x in batch)
+    g_vars, d_vars = model._g_variables(), model._d_variables()
+    start = model.get_weights()
+
+    def adversarial_gradient():
+        with tf.GradientTape() as tape:
+            out = model._translate(sharp, blurred, full=True)
+            pairs = model._discriminator_pairs(sharp, blurred, out)
+            logits = [d(fake) for d, _, fake in pairs]
+            main, _ = model._generator_losses(sharp, blurred, out, logits)
+        return [np.asarray(g) for g in tape.gradient(main["adversarial"], g_vars)]
+
+    before_update = adversarial_gradient()
+    model.train_step((sharp, blurred), update_generators=False)  # D steps.
+    d_updated = snapshot(d_vars)
+    after_update = adversarial_gradient()
+    model.set_weights(start)
+    g_start = snapshot(g_vars)
+    model.train_step((sharp, blurred), update_generators=True)
+    for a, v in zip(d_updated, d_vars):
+        np.testing.assert_allclose(np.asarray(v), a, atol=1e-6)
+    step = [np.asarray(v) - w for v, w in zip(g_vars, g_start)]
+    scale = max(float(np.abs(g).max()) for g in after_update)
+    worst = max(float(np.abs(s + g).max()) for s, g in zip(step, after_update))
+    stale = max(float(np.abs(s + g).max()) for s, g in zip(step, before_update))
+    assert scale > 0
+    assert worst <= 1e-2 * scale
+    assert stale > 100 * worst  # The test would catch the simultaneous order.
+
+
+def test_random_branch_is_a_second_eg_update_without_the_blur_encoder(
+    tiny_config, batch
+):
+    """With the random branch on, one E/G step is two optimizer steps; with
+    only random-branch terms on, E^b does not move but G does."""
+    config = dataclasses.replace(
+        tiny_config,
+        cycle_weight=0.0,
+        kl_weight=0.0,
+        perceptual_weight=0.0,
+        self_recon_weight=0.0,
+        weight_decay=0.0,
+    )
+    model = DeterministicUIDGAN(config)
+    model.compile()
+    logs = model.train_step(batch, update_generators=True)
+    assert int(model.g_optimizer.iterations) == 2
+    assert {"random_adversarial", "latent", "random_perceptual"} <= set(logs)
+    only_random = dataclasses.replace(config, adversarial_weight=0.0)
+    model = DeterministicUIDGAN(only_random, random_perceptual_weight=0.0)
+    model.compile()
+    blur0 = snapshot(model.blur_encoder.trainable_variables)
+    dec0 = snapshot(model.decoder_blurred.trainable_variables)
+    model.train_step(batch, update_generators=True)
+    assert not any(changed(blur0, model.blur_encoder.trainable_variables))
+    assert any(changed(dec0, model.decoder_blurred.trainable_variables))
 
 
 def test_latent_regression_does_not_train_blur_encoder(tiny_config, batch):
@@ -199,7 +276,8 @@ def test_d_to_g_step_ratio_over_fit(tiny_config, batch):
     model.compile()
     model.fit(unpaired_dataset(batch), steps_per_epoch=6, epochs=1, verbose=0)
     assert int(model.d_optimizer.iterations) == 6
-    assert int(model.g_optimizer.iterations) == 6 // ratio
+    # Two E/G optimizer steps per E/G iteration with the random branch.
+    assert int(model.g_optimizer.iterations) == 2 * (6 // ratio)
 
 
 def test_learning_rate_is_constant_then_decays(tiny_config):
@@ -211,13 +289,18 @@ def test_learning_rate_is_constant_then_decays(tiny_config):
     model = UIDGAN(tiny_config)
     model.compile(total_steps=100)
     config = model.get_compile_config()
-    # E/G steps every second D step: their schedule spans half the steps.
+    # E/G iterations every second D step, two optimizer steps each (main and
+    # random branch); without the random branch one.
     assert (
         config["d_optimizer"]["config"]["learning_rate"]["config"]["total_steps"] == 100
     )
     assert (
-        config["g_optimizer"]["config"]["learning_rate"]["config"]["total_steps"] == 50
+        config["g_optimizer"]["config"]["learning_rate"]["config"]["total_steps"] == 100
     )
+    model = UIDGAN(tiny_config, random_branch=False)
+    model.compile(total_steps=100)
+    config = model.get_compile_config()["g_optimizer"]["config"]
+    assert config["learning_rate"]["config"]["total_steps"] == 50
 
 
 def test_test_step_reports_psnr_ssim_and_baseline(tiny_config):
@@ -328,7 +411,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     start = Deterministic(content_noise_stddev=0.0, **TINY).get_weights()
     single = train(tf.distribute.get_strategy(), start)
     mirrored = train(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), start)
-    assert int(mirrored.g_optimizer.iterations.numpy()) == 1
+    assert int(mirrored.g_optimizer.iterations.numpy()) == 2  # Main + random.
     diff = max(float(np.abs(a - b).max())
                for a, b in zip(single.get_weights(), mirrored.get_weights()))
     moved = max(float(np.abs(a - b).max())
@@ -353,3 +436,35 @@ def test_mirrored_strategy_matches_single_device():
     _, diff, _, moved = line.split()
     assert float(moved) > 1e-4  # Training really moved the weights...
     assert float(diff) <= 1e-5  # ...identically on one and on two devices.
+
+
+def test_deblurrer_saves_and_loads_alone(tiny_config, tmp_path):
+    """The deblurring path is a serializable model of its own (how the
+    pretrained models ship): same outputs after a .keras round trip."""
+    model = UIDGAN(tiny_config)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 37, 53, 3)).astype("float32")
+    path = tmp_path / "deblurrer.keras"
+    model.deblurrer.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded).__name__ == "Deblurrer"
+    assert len(loaded.weights) == len(model.deblurrer.weights)
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+    clone = type(loaded).from_config(loaded.get_config())
+    assert clone.get_config() == loaded.get_config()
+
+
+def test_lowpass_perceptual_network_compares_pooled_images(tiny_config, batch):
+    """perceptual_network="lowpass": no VGG19, the term is the mean squared
+    difference of factor x factor averages of s_b and b."""
+    model = DeterministicUIDGAN(
+        tiny_config, perceptual_network="lowpass", lowpass_factor=4
+    )
+    assert not model.perceptual.weights
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 8, 8, 3)).astype("float32")
+    pooled = x.reshape(2, 2, 4, 2, 4, 3).mean(axis=(2, 4))
+    np.testing.assert_allclose(np.asarray(model.perceptual(x)), pooled, atol=1e-6)
+    model.compile()
+    logs = model.train_step(batch, update_generators=True)
+    assert np.isfinite(float(logs["perceptual"]))
+    with pytest.raises(ValueError, match="perceptual_network"):
+        ModelConfig(perceptual_network="resnet")

@@ -32,6 +32,7 @@ TINY_FLAGS = [
     "--disc-scales", "2", "--vgg-weights", "none", "--vgg-layer", "block2_conv1",
     "--no-jit-compile",
     "--crop-size", "32", "--load-size", "36", "--test-images", "4",
+    "--val-images", "4",
     "--text-pool-size", "64", "--blur-kernel-bank", "8",
 ]  # fmt: skip
 
@@ -41,7 +42,7 @@ def tiny_config(tmp_path, **train):
         model=ModelConfig(content_filters=4, blur_filters=4, disc_filters=4,
                           content_res_blocks=1, generator_res_blocks=1,
                           disc_scales=2, vgg_weights=None),
-        data=DataConfig(crop_size=32, load_size=36, test_images=4),
+        data=DataConfig(crop_size=32, load_size=36, test_images=4, val_images=4),
         train=TrainConfig(output_dir=str(tmp_path / "run"), **train),
     )  # fmt: skip
 
@@ -114,6 +115,23 @@ def test_config_flag_supplies_defaults(tmp_path):
     )
     assert cfg.model.content_filters == 4 and cfg.train.epochs == 6
     assert cfg.train.output_dir == saved.train.output_dir
+
+
+def test_preset_supplies_defaults_that_flags_override(capsys):
+    from keras_udd.presets import PRESETS, describe
+
+    values = PRESETS["text-small"]
+    cfg, _ = train.parse_args(["--preset", "text-small", "--epochs", "3"])
+    for section, fields in values.items():
+        for name, value in fields.items():
+            if (section, name) != ("train", "epochs"):
+                assert getattr(getattr(cfg, section), name) == value, name
+    assert cfg.train.epochs == 3
+    printed = capsys.readouterr().out
+    assert printed.startswith("Preset text-small:")
+    assert all(line in printed for line in describe("text-small"))
+    with pytest.raises(SystemExit):  # --config and --preset exclude each other.
+        train.parse_args(["--preset", "text-small", "--config", "x.json"])
 
 
 def test_offline_imagenet_weights_fail_with_the_fix(monkeypatch):

@@ -1,0 +1,77 @@
+"""Named presets: sets of config values for a purpose (`train.py --preset NAME`).
+
+A preset only changes field values of `keras_udd.config`; the method stays the
+paper's. Its values become the flags' defaults, so flags given with it still
+win, and the resulting config is printed and saved as the run's config.json.
+Every difference from the reference defaults is listed by `describe`.
+"""
+
+from __future__ import annotations
+
+from keras_udd.config import Config
+
+PRESETS: dict[str, dict[str, dict]] = {
+    # The recipe that beats the blurred input on the text domain within two
+    # hours on a 2-core CPU (measurements in docs/experiments.md); the
+    # shipped pretrained `text` model is trained with it.
+    "text-small": {
+        "model": {
+            # A half-width model: 32 base filters, 2 residual
+            # blocks per network, 3-layer 2-scale discriminators (64-px crops).
+            "content_filters": 32,
+            "blur_filters": 32,
+            "disc_filters": 32,
+            "content_res_blocks": 2,
+            "generator_res_blocks": 2,
+            "disc_layers": 3,
+            "disc_scales": 2,
+            # No ImageNet VGG19 offline: the perceptual term compares 8x8
+            # averages of s_b and b (layout, tone, colour), weight 10.
+            "perceptual_network": "lowpass",
+            "perceptual_weight": 10.0,
+            "vgg_weights": None,
+            # The DRIT random-z branch off: 30% cheaper steps.
+            "random_branch": False,
+            # Faster learning: lr 5e-4 and E/G updated every iteration.
+            "learning_rate": 5e-4,
+            "d_steps_per_g_step": 1,
+        },
+        "data": {
+            # Pages 128 px high (fonts 8-19 px), 21-px kernels: blurred text
+            # that is still there to recover (the default 31 px on 144-px
+            # pages erases small fonts).
+            "load_size": 128,
+            "crop_size": 64,
+            "blur_kernel_size": 21,
+            "val_images": 32,
+        },
+        "train": {
+            "epochs": 16,
+            "steps_per_epoch": 1000,
+            "jit_compile": True,
+            "val_ocr_images": 16,
+            "time_limit_minutes": 110.0,
+            "output_dir": "runs/text-small",
+        },
+    },
+}
+
+
+def preset_config(name: str) -> Config:
+    """The reference defaults with preset `name` written over them."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    base = Config().to_dict()
+    for section, values in PRESETS[name].items():
+        base[section].update(values)
+    return Config.from_dict(base)
+
+
+def describe(name: str) -> list[str]:
+    """`["section.field = value (reference: default)", ...]` for the preset."""
+    reference = Config().to_dict()
+    return [
+        f"{section}.{field} = {value!r} (reference: {reference[section][field]!r})"
+        for section, values in PRESETS[name].items()
+        for field, value in values.items()
+    ]
