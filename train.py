@@ -55,7 +55,7 @@ def parse_args(argv):
         from keras_udd.presets import describe
 
         print(f"Preset {args.preset}:", *describe(args.preset), sep="\n  ")
-    cli.check_data_config(parser, cfg.data)
+    cli.check_config(parser, cfg)
     if cfg.train.output_dir is None:
         cfg.train.output_dir = runs.default_output_dir(cfg.data.domain)
     return cfg, args.overwrite
@@ -125,7 +125,7 @@ def make_callbacks(cfg, folder, samples, has_validation, start_time):
         except TesseractNotFoundError as err:
             raise SystemExit(f"error: --val-ocr-images: {err}") from None
     out = [
-        keras.callbacks.TerminateOnNaN(),
+        cb.TerminateOnNonFinite(),  # First: a NaN step runs no later callback.
         *ocr,
         keras.callbacks.CSVLogger(path(runs.CSV_LOG), append=True),
         cb.RunTensorBoard(
@@ -200,6 +200,25 @@ def resume_command(cfg):
     return "python " + shlex.join(argv)
 
 
+def report_divergence(err, where):
+    """Prints why a run stopped on NaN/inf (a `TrainingDiverged`) and what is
+    left on disk; returns the exit status, 1."""
+    backup = os.path.join(where, runs.BACKUP)
+    kept = (
+        f"the last finite backup is kept in {backup} (rerunning resumes from "
+        "it, with the same settings)"
+        if os.path.isdir(backup)
+        else "no backup had been written yet"
+    )
+    print(
+        f"\nerror: {err}.\nNothing was saved from the non-finite weights: "
+        f"{kept}, and {runs.LATEST} / {runs.BEST} (if any) are from earlier "
+        "epochs.",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def main(argv=None):
     cfg, overwrite = parse_args(sys.argv[1:] if argv is None else argv)
     check_vgg_weights(cfg.model)
@@ -207,7 +226,7 @@ def main(argv=None):
 
     import keras
 
-    from keras_udd.callbacks import StopOnSignal, TimeLimitReached
+    from keras_udd.callbacks import StopOnSignal, TimeLimitReached, TrainingDiverged
     from keras_udd.data import (
         make_test_dataset,
         make_train_dataset,
@@ -262,8 +281,13 @@ def main(argv=None):
     with stop.installed():
         try:
             fit(model, train_ds, val_ds, callbacks + [stop], backup, cfg, resume)
+        except TrainingDiverged as err:
+            return report_divergence(err, where)
         except (KeyboardInterrupt, TimeLimitReached) as err:
-            backup.save_now()
+            try:
+                backup.save_now()
+            except TrainingDiverged as diverged:
+                return report_divergence(diverged, where)
             print(
                 f"\nStopped ({err or 'interrupted'}) at iteration "
                 f"{int(model.d_optimizer.iterations.numpy())}; the state is saved "
@@ -272,9 +296,6 @@ def main(argv=None):
                 file=sys.stderr,
             )
             return 0 if isinstance(err, TimeLimitReached) else 130
-    if model.stop_training:
-        print("Training stopped early (NaN loss); the backup is kept.", file=sys.stderr)
-        return 1
     iterations = int(model.d_optimizer.iterations.numpy())
     rows = runs.read_csv_log(os.path.join(where, runs.CSV_LOG))
     result = {

@@ -3,11 +3,14 @@
     python bench/latency.py [--sizes 128 256 512] [--repeats 10] [--warmup 2]
         [--threads 2] [--model RUN/best.keras | --artifacts EXPORT_DIR]
         [--backends keras savedmodel tflite] [--quantize none float16 dynamic int8]
+        [--keep-artifacts DIR]
 
 Without `--artifacts` it exports the model (default: the reference
 architecture `UIDGAN(vgg_weights=None)` with random weights, which time the
-same as trained ones) to bench/results/artifacts/. Reports the median of
-`--repeats` runs after `--warmup` runs per backend and size, on TensorFlow
+same as trained ones) to a temporary folder that is deleted at the end, or to
+`--keep-artifacts DIR` (`bench/results/artifacts/` is git-ignored). Reports
+the median of `--repeats` runs after `--warmup` runs per backend and size, on
+TensorFlow
 and LiteRT (XNNPACK) limited to `--threads` threads, plus the file sizes;
 writes bench/results/latency.json and prints a markdown table. Numbers from a
 machine that other processes load are inflated: the JSON records the load.
@@ -25,8 +28,6 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# The authors' PyTorch path on a 2-core CPU, batch 1 (ms), for comparison.
-PYTORCH_REFERENCE_MS = {128: 164, 256: 716, 512: 3148}
 VARIANTS = ("none", "float16", "dynamic", "int8")
 NAMES = {
     "keras": "keras (tf.function)",
@@ -46,6 +47,11 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", help=".keras checkpoint (default: random weights)")
     parser.add_argument("--artifacts", help="an existing `python -m export` folder")
+    parser.add_argument(
+        "--keep-artifacts",
+        metavar="DIR",
+        help="export into DIR and keep it (default: a temporary folder, deleted)",
+    )
     parser.add_argument(
         "--backends",
         nargs="+",
@@ -68,9 +74,9 @@ def load_deblurrer(model_path):
     """`(deblurrer, config)` from a checkpoint or the random reference model."""
     import keras
 
-    from export import verify
-    from export.savedmodel import build
     from keras_udd import UIDGAN
+    from keras_udd.export import verify
+    from keras_udd.export.savedmodel import build
 
     if model_path:
         model, deblurrer = verify.load_model(model_path)
@@ -82,7 +88,7 @@ def load_deblurrer(model_path):
 
 def export_artifacts(deblurrer, out_dir, backends, variants):
     """Writes what the backends need; returns `{kind: path}`."""
-    from export import images, savedmodel, tflite
+    from keras_udd.export import images, savedmodel, tflite
 
     paths = {}
     if "savedmodel" in backends:
@@ -103,7 +109,7 @@ def export_artifacts(deblurrer, out_dir, backends, variants):
 
 
 def existing_artifacts(out_dir, backends, variants):
-    from export import verify
+    from keras_udd.export import verify
 
     found = dict(verify.find_artifacts(out_dir))
     wanted = (["savedmodel"] if "savedmodel" in backends else []) + (
@@ -131,7 +137,7 @@ def time_runs(run, image, warmup, repeats):
 
 
 def file_bytes(path):
-    from export.savedmodel import directory_size
+    from keras_udd.export.savedmodel import directory_size
 
     path = Path(path)
     return directory_size(path) if path.is_dir() else path.stat().st_size
@@ -147,8 +153,6 @@ def markdown(results, sizes, file_sizes):
         cells = " | ".join(f"{by_size[str(s)]['median_ms']:.0f}" for s in sizes)
         size = f"{file_bytes_mb(file_sizes.get(kind))}"
         lines.append(f"| {NAMES[kind]} | {cells} | {size} |")
-    ref = " | ".join(str(PYTORCH_REFERENCE_MS.get(s, "-")) for s in sizes)
-    lines.append(f"| authors' PyTorch (reported) | {ref} | - |")
     return "\n".join(lines)
 
 
@@ -156,22 +160,10 @@ def file_bytes_mb(n):
     return "-" if n is None else f"{n / 1e6:.1f}"
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    configure_threads(args.threads)
-    from export import images, verify
+def time_backends(deblurrer, paths, args):
+    """`{kind: {size: time_runs stats}}` of the Keras model and each artifact."""
+    from keras_udd.export import images, verify
 
-    load_before = os.getloadavg()
-    print(f"load average before: {load_before[0]:.2f} on {os.cpu_count()} cores")
-    deblurrer, config = load_deblurrer(args.model)
-    variants = [v for v in VARIANTS if v in args.quantize]
-    if args.artifacts:
-        paths = existing_artifacts(args.artifacts, args.backends, variants)
-    else:
-        out_dir = RESULTS / "artifacts"
-        print(f"exporting to {out_dir}", flush=True)
-        paths = export_artifacts(deblurrer, out_dir, args.backends, variants)
     runners = {}
     if "keras" in args.backends:
         runners["keras"] = lambda: verify.keras_runner(deblurrer)
@@ -194,7 +186,26 @@ def main(argv=None):
                 flush=True,
             )
         del run
-    file_sizes = {kind: file_bytes(path) for kind, path in paths.items()}
+    return results
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    configure_threads(args.threads)
+    load_before = os.getloadavg()
+    print(f"load average before: {load_before[0]:.2f} on {os.cpu_count()} cores")
+    deblurrer, config = load_deblurrer(args.model)
+    variants = [v for v in VARIANTS if v in args.quantize]
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.artifacts:
+            paths = existing_artifacts(args.artifacts, args.backends, variants)
+        else:
+            out_dir = Path(args.keep_artifacts or tmp)
+            print(f"exporting to {out_dir}", flush=True)
+            paths = export_artifacts(deblurrer, out_dir, args.backends, variants)
+        results = time_backends(deblurrer, paths, args)
+        file_sizes = {kind: file_bytes(path) for kind, path in paths.items()}
     report = {
         "settings": {
             "sizes": args.sizes,
@@ -213,7 +224,6 @@ def main(argv=None):
         "model_config": config,
         "latency": results,
         "file_bytes": file_sizes,
-        "pytorch_reference_ms": PYTORCH_REFERENCE_MS,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

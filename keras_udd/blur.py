@@ -22,6 +22,13 @@ splatting. Differences from DeblurGAN, all deliberate:
   only, so a bank of `n` kernels is a prefix of a bank of `m > n` kernels.
 """
 
+# Attribution: `camera_shake_trajectories`, `exposure_weights`, the MOTION_*
+# constants and the exposure choice in `motion_kernels` are adapted (vectorised,
+# reseeded) from DeblurGAN's motion_blur/ code, https://github.com/KupynOrest/
+# DeblurGAN (Kupyn, Budzan, Mykhailych, Mishkin, Matas), distributed under the
+# BSD 2-clause licence of that repository, "Copyright (c) 2017, Jun-Yan Zhu and
+# Taesung Park". The licence text and details are in the NOTICE file.
+
 from __future__ import annotations
 
 import io

@@ -1,9 +1,16 @@
 """Training callbacks: resumable backups, TensorBoard, sample grids, time limit.
 
+- `TerminateOnNonFinite`: stops at the first step with a NaN or infinite loss
+  term (Keras' `TerminateOnNaN` reads only `logs["loss"]`, which UIDGAN does
+  not report), raising `TrainingDiverged`.
 - `TrainingBackup`: `keras.callbacks.BackupAndRestore` that also resumes in the
   middle of an epoch and can back up on demand (Ctrl-C, time limit).
 - `SafeModelCheckpoint`: `keras.callbacks.ModelCheckpoint` that never leaves a
   half-written `.keras` file.
+
+Neither of the two saving callbacks writes non-finite weights or optimizer
+state: they raise `TrainingDiverged` instead, so the files on disk keep the
+last finite state.
 - `RunTensorBoard`: `keras.callbacks.TensorBoard` whose step counter and
   learning rates come from the UIDGAN optimizers, so resumed runs continue
   the curves, and which can serve several `fit` calls.
@@ -26,6 +33,81 @@ import keras
 import numpy as np
 import tensorflow as tf
 from PIL import Image
+
+
+class TrainingDiverged(Exception):
+    """A loss, or a variable about to be saved, is NaN or infinite."""
+
+
+def optimizer_iterations(model) -> int:
+    """The model's step count: the D optimizer's iterations (D is updated at
+    every UIDGAN step), else those of `model.optimizer`."""
+    optimizer = getattr(model, "d_optimizer", None) or model.optimizer
+    return int(keras.ops.convert_to_numpy(optimizer.iterations))
+
+
+def non_finite_logs(logs) -> dict:
+    """`{name: value}` of the numeric entries of `logs` that are NaN or inf."""
+    bad = {}
+    for name, value in (logs or {}).items():
+        try:
+            array = np.asarray(value, np.float64)
+        except (TypeError, ValueError):
+            continue  # Not a number (a string, say).
+        if not np.isfinite(array).all():
+            bad[name] = value
+    return bad
+
+
+def check_finite_state(model, target):
+    """Raises `TrainingDiverged` if a weight or optimizer variable of `model`
+    holds a NaN or infinity; `target` names what was about to be written."""
+    variables = list(model.weights)
+    for name in ("optimizer", "d_optimizer", "g_optimizer"):
+        optimizer = getattr(model, name, None)
+        if optimizer is not None:
+            variables += optimizer.variables
+    seen, bad = set(), []
+    for variable in variables:
+        if id(variable) in seen:
+            continue
+        seen.add(id(variable))
+        if not np.isfinite(keras.ops.convert_to_numpy(variable)).all():
+            bad.append(variable.path)
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        named = ", ".join(bad[:3]) + more
+        raise TrainingDiverged(
+            f"training diverged by step {optimizer_iterations(model)}: "
+            f"non-finite values in {named}; {target} not written"
+        )
+
+
+class TerminateOnNonFinite(keras.callbacks.Callback):
+    """Raises `TrainingDiverged` after the first training step whose logs
+    hold a NaN or infinite value, naming the step (the optimizer's iteration
+    count, as in TensorBoard and the resume messages) and every such term.
+
+    Raising, rather than setting `stop_training`, skips the rest of the step's
+    callbacks and the epoch-end checkpoints and backup, so nothing is saved
+    from the diverged weights. Put it first in the callback list.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = non_finite_logs(logs)
+        if bad:
+            terms = ", ".join(f"{name}={value}" for name, value in bad.items())
+            raise TrainingDiverged(
+                f"training diverged at step {optimizer_iterations(self.model)} "
+                f"(epoch {self.epoch + 1}): non-finite {terms}"
+            )
 
 
 @contextlib.contextmanager
@@ -78,8 +160,7 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
         self._saved_iteration = None
 
     def _iterations(self) -> int:
-        optimizer = getattr(self.model, "d_optimizer", None) or self.model.optimizer
-        return int(keras.ops.convert_to_numpy(optimizer.iterations))
+        return optimizer_iterations(self.model)
 
     def restore(self, model) -> tuple[int, int] | None:
         """Loads the backup into `model` (built and compiled). Returns
@@ -105,14 +186,14 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
                 self._save_model()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.model.stop_training and self._iterations() % self.steps_per_epoch:
-            return  # Cut short (NaN): keep the last good backup.
         self._save_model()
 
     def _save_model(self):
         """Writes to temporary files, then renames them over the backup: a
         kill during the write leaves the previous backup intact, and Ctrl-C
-        or SIGTERM wait until the write is done."""
+        or SIGTERM wait until the write is done. Non-finite weights raise
+        `TrainingDiverged` and leave the previous backup as it is."""
+        check_finite_state(self.model, f"the backup in {self.backup_dir}")
         self._steps_since_save = 0
         iteration = self._iterations()
         epoch, batch = divmod(iteration, self.steps_per_epoch)
@@ -144,7 +225,9 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
 class SafeModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """`ModelCheckpoint` that writes `NAME.partial.keras` and renames it over
     `NAME.keras` once complete, with Ctrl-C and SIGTERM held during the
-    write: a stopped or killed run never leaves a truncated checkpoint."""
+    write: a stopped or killed run never leaves a truncated checkpoint.
+    Non-finite weights raise `TrainingDiverged` and leave `NAME.keras` as it
+    is."""
 
     def _get_file_path(self, epoch, batch, logs):
         root, ext = os.path.splitext(super()._get_file_path(epoch, batch, logs))
@@ -153,6 +236,7 @@ class SafeModelCheckpoint(keras.callbacks.ModelCheckpoint):
     def _save_model(self, epoch, batch, logs):
         final = super()._get_file_path(epoch, batch, logs)
         partial = self._get_file_path(epoch, batch, logs)
+        check_finite_state(self.model, final)
         with interrupts_deferred():
             super()._save_model(epoch, batch, logs)  # Writes `partial`, if at all.
             if os.path.exists(partial):

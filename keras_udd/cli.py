@@ -279,6 +279,39 @@ def check_data_config(parser, data: DataConfig) -> None:
         parser.error(str(err))
 
 
+def min_crop_size(model: ModelConfig) -> int:
+    """The smallest training crop the networks of `model` take: a multiple of
+    4, at least `MIN_IMAGE_SIZE` (E^b halves it four times), and enough for the
+    coarsest discriminator scale to give a logit.
+
+    In `MultiScaleDiscriminator` scale k sees the input average-pooled k times
+    (stride 2, "same": ceil(H / 2)), then `disc_layers` convolutions (pad 1,
+    4x4, stride 2: floor(H / 2), which needs H >= 2). The last scale thus needs
+    ceil(H / 2^(disc_scales - 1)) >= 2^disc_layers, i.e.
+    H >= (2^disc_layers - 1) * 2^(disc_scales - 1) + 1: 61, so 64, for the
+    default 4 layers x 3 scales.
+    """
+    from keras_udd.model import MIN_IMAGE_SIZE
+
+    disc = (2**model.disc_layers - 1) * 2 ** (model.disc_scales - 1) + 1
+    return max(MIN_IMAGE_SIZE, -(-disc // 4) * 4)
+
+
+def check_config(parser, cfg: Config) -> None:
+    """`check_data_config`, then the settings that only fail together (as a
+    parser error, before anything is built)."""
+    check_data_config(parser, cfg.data)
+    smallest = min_crop_size(cfg.model)
+    if cfg.data.crop_size < smallest:
+        parser.error(
+            f"--crop-size {cfg.data.crop_size} is too small for the "
+            f"discriminators (--disc-layers {cfg.model.disc_layers}, "
+            f"--disc-scales {cfg.model.disc_scales}): the smallest crop that "
+            f"works is {smallest}; raise --crop-size (and --load-size) or "
+            "lower --disc-layers / --disc-scales"
+        )
+
+
 def config_differences(saved: Config, current: Config, ignore=EXECUTION_FIELDS):
     """`["section.field: saved -> current", ...]` for the fields that differ,
     except `ignore` (`{section: (field, ...)}`)."""

@@ -7,12 +7,14 @@ from conftest import TINY
 from PIL import Image
 
 from keras_udd import tiling
+from keras_udd.data.images import load_rgb
 from keras_udd.deblur import (
     STRIDE,
     deblur_image,
     load_deblur_function,
     main,
     read_image,
+    write_image,
 )
 from keras_udd.model import UIDGAN
 
@@ -113,6 +115,35 @@ def test_read_image_applies_exif_orientation(tmp_path):
     rgb, alpha = read_image(tmp_path / "r.jpg")
     assert rgb.shape == (30, 20, 3) and alpha is None
     assert rgb[:, -1].mean() > 0.8  # The top row is now the right column.
+
+
+def test_dark_16_bit_and_alpha_images_read_as_training_reads_them(tmp_path):
+    # A dark 16-bit PNG (every value below 256): value / 257, not "rescaled by
+    # its maximum", which would make it 257 times brighter.
+    dark = (np.arange(24 * 32).reshape(24, 32) % 256).astype(np.uint16)
+    Image.fromarray(dark).save(tmp_path / "dark16.png")
+    rgb, alpha = read_image(tmp_path / "dark16.png")
+    assert alpha is None and rgb.shape == (24, 32, 3)
+    trained_on = load_rgb(tmp_path / "dark16.png").astype(np.float32) / 255.0
+    np.testing.assert_array_equal(rgb, trained_on)
+    assert rgb.max() <= 1 / 255
+
+    rgba = np.zeros((24, 32, 4), np.uint8)
+    rgba[..., :3] = (200, 40, 90)
+    rgba[..., 3] = np.repeat([0, 128, 255, 255], 8)[None]  # Columns of alpha.
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    rgb, alpha = read_image(tmp_path / "rgba.png")
+    trained_on = load_rgb(tmp_path / "rgba.png").astype(np.float32) / 255.0
+    np.testing.assert_array_equal(rgb, trained_on)
+    np.testing.assert_array_equal(alpha, rgba[..., 3])
+    assert np.all(rgb[:, :8] == 1.0)  # Fully transparent: white, as in training.
+
+    # Written back unchanged, the colour under alpha comes back too.
+    write_image(tmp_path / "out.png", rgb, alpha)
+    with Image.open(tmp_path / "out.png") as image:
+        out = np.asarray(image.convert("RGBA")).astype(int)
+    np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
+    assert np.abs(out[:, 8:, :3] - rgba[:, 8:, :3]).max() <= 2
 
 
 def test_process_tiled_blends_exactly_for_a_pointwise_function():

@@ -8,6 +8,9 @@ artifacts independently of the exporter's own verification.
 import io
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,9 +23,9 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 from conftest import TINY  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from export import contract, tflite, verify  # noqa: E402
-from export.__main__ import main as export_main  # noqa: E402
 from keras_udd import UIDGAN  # noqa: E402
+from keras_udd.export import contract, tflite, verify  # noqa: E402
+from keras_udd.export.cli import main as export_main  # noqa: E402
 from keras_udd.layers import ConvTranspose3x3Stride2  # noqa: E402
 
 SIZES = [(32, 32), (37, 53), (64, 48)]
@@ -228,7 +231,7 @@ def test_float32_tflite_matches_keras_at_three_sizes(exported):
 
 def test_quantized_tflite_models_stay_close_to_float32(exported):
     out, _, _, _ = exported
-    from export import images
+    from keras_udd.export import images
 
     pictures = images.synthetic_images(SIZES, seed=4)
     float32 = verify.TFLiteRunner(tflite_path(out, "none"))
@@ -300,6 +303,31 @@ def test_verify_alone_rechecks_an_export(exported, capsys):
     assert verify.main(args) == 0
     printed = capsys.readouterr().out
     assert printed.count("ok") >= 5 and "| tflite int8 |" in printed
+
+
+def test_checkout_entry_points_and_library_without_the_exporter():
+    """`python -m export` / `export.verify` run the package's CLIs from a
+    checkout, and the library's deblur and evaluate tools load no exporter."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for module in ("export", "export.verify"):
+        done = subprocess.run(
+            [sys.executable, "-m", module, "--help"],
+            cwd=root, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert f"usage: python -m {module} " in done.stdout
+    check = (
+        "import sys, keras_udd.deblur, keras_udd.evaluate\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] == 'export'"
+        " or m.startswith('keras_udd.export')]\n"
+        "assert not bad, bad"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], cwd=root, env=env, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
 
 
 # ------------------------------------------------------------------ pieces

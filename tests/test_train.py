@@ -97,6 +97,37 @@ def test_bad_flag_values_are_rejected_by_the_parser(flags, capsys):
     assert "error:" in capsys.readouterr().err
 
 
+def test_crop_too_small_for_the_discriminators_names_flags_and_minimum(capsys):
+    with pytest.raises(SystemExit) as err:
+        train.parse_args(["--crop-size", "60", "--load-size", "72"])
+    assert err.value.code == 2
+    message = capsys.readouterr().err
+    for text in ("--crop-size 60", "--disc-layers 4", "--disc-scales 3", " 64;"):
+        assert text in message, message
+    cfg, _ = train.parse_args(["--crop-size", "64", "--load-size", "72"])
+    assert cfg.data.crop_size == 64
+    cfg, _ = train.parse_args(["--crop-size", "32", "--disc-scales", "2"])
+    assert cfg.data.crop_size == 32
+
+
+@pytest.mark.parametrize("layers, scales", [(4, 3), (3, 3), (4, 2)])
+def test_min_crop_size_is_the_smallest_the_discriminator_takes(layers, scales):
+    from keras_udd.discriminators import MultiScaleDiscriminator
+
+    smallest = cli.min_crop_size(ModelConfig(disc_layers=layers, disc_scales=scales))
+    assert smallest == {(4, 3): 64, (3, 3): 32, (4, 2): 32}[layers, scales]
+
+    def gives_logits(size):
+        disc = MultiScaleDiscriminator(2, layers, scales)
+        try:
+            maps = disc(np.zeros((1, size, size, 3), "float32"))
+        except Exception:  # noqa: BLE001 - TF's error for a too-small input.
+            return False
+        return all(min(m.shape[1:3]) >= 1 for m in maps)
+
+    assert gives_logits(smallest) and not gives_logits(smallest - 4)
+
+
 def test_help_is_grouped_by_config_section(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--help"])
@@ -275,6 +306,86 @@ def test_image_grid_layout():
     grid = callbacks.image_grid(columns, gap=1)
     assert grid.shape == (2 * 4 + 1, 3 * 5 + 2, 3) and grid.dtype == np.uint8
     assert grid[0, 0, 0] == 0 and grid[0, 6, 0] == 128 and grid[0, 12, 0] == 255
+
+
+# ------------------------------------------------------ NaN and infinities
+def _compiled_dense():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def _h5_values(path):
+    import h5py
+
+    values = []
+
+    def collect(name, item):
+        if isinstance(item, h5py.Dataset) and item.dtype.kind == "f":
+            values.append(np.asarray(item))
+
+    with h5py.File(path, "r") as f:
+        f.visititems(collect)
+    return values
+
+
+def test_every_non_finite_log_entry_stops_with_the_step_and_terms():
+    model = _compiled_dense()
+    stop = callbacks.TerminateOnNonFinite()
+    stop.set_model(model)
+    stop.on_epoch_begin(1)
+    stop.on_train_batch_end(0, {"d_loss": 1.0, "g_loss": 2.0})  # No "loss".
+    model.optimizer.iterations.assign(7)
+    with pytest.raises(callbacks.TrainingDiverged) as err:
+        stop.on_train_batch_end(3, {"d_loss": 1.0, "g_loss": np.nan, "kl": np.inf})
+    assert str(err.value) == (
+        "training diverged at step 7 (epoch 2): non-finite g_loss=nan, kl=inf"
+    )
+
+
+def test_checkpoints_and_backup_keep_their_last_finite_state(tmp_path):
+    model = _compiled_dense()
+    latest = callbacks.SafeModelCheckpoint(str(tmp_path / "latest.keras"))
+    backup = callbacks.TrainingBackup(str(tmp_path / "backup"), steps_per_epoch=2)
+    for callback in (latest, backup):
+        callback.set_model(model)
+        callback.on_epoch_end(0, {})
+    model.layers[0].kernel.assign(np.full((2, 1), np.nan))
+    model.optimizer.iterations.assign(1)  # save_now skips a state already saved.
+    for save in (lambda: latest.on_epoch_end(1, {}), backup.save_now):
+        with pytest.raises(callbacks.TrainingDiverged, match="kernel.*not written"):
+            save()
+    kernel = keras.saving.load_model(tmp_path / "latest.keras").layers[0].kernel
+    assert np.isfinite(keras.ops.convert_to_numpy(kernel)).all()
+    assert all(np.isfinite(v).all() for v in _h5_values(backup._weights_path))
+
+
+@pytest.mark.slow
+def test_diverging_run_exits_1_naming_the_step_and_saves_nothing_non_finite(
+    tmp_path, capsys
+):
+    """An absurd learning rate makes the losses non-finite within a few steps:
+    the run stops there with exit status 1, and the backup it leaves (one per
+    step here) holds the last finite weights."""
+    out = tmp_path / "run"
+    argv = [
+        "--domain", "text", *TINY_FLAGS, "--learning-rate", "1e30",
+        "--epochs", "1", "--steps-per-epoch", "6", "--backup-freq", "1",
+        "--output-dir", str(out),
+    ]  # fmt: skip
+    assert train.main(argv) == 1
+    message = capsys.readouterr().err
+    # A loss term (or, had the losses stayed finite, a weight to be saved).
+    found = re.search(r"training diverged (at|by) step (\d+).*: non-finite", message)
+    assert found, message
+    step = int(found[2])
+    assert 1 <= step <= 6 and "the last finite backup is kept" in message
+    meta = json.loads((out / "backup" / "training_metadata.json").read_text())
+    assert meta["batch"] < step
+    weights = _h5_values(out / "backup" / "latest.weights.h5")
+    assert weights and all(np.isfinite(v).all() for v in weights)
+    assert not (out / runs.LATEST).exists() and not (out / runs.RESULT).exists()
 
 
 # ------------------------------------------------- end to end: kill, resume

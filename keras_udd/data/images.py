@@ -12,7 +12,8 @@ shorter-side resize, with a warning naming them.
 Conversions: grayscale, palette, CMYK and 1-bit images become RGB; alpha
 (RGBA, LA, palette transparency) is composited onto white; 16-bit images
 (`I;16` grayscale, 16-bit RGB PNGs) are scaled to 8 bits (value / 257); EXIF
-orientation is applied.
+orientation is applied. `keras_udd.deblur` reads its inputs the same way
+(`load_rgb_and_alpha` also returns the alpha channel, which it puts back).
 """
 
 from __future__ import annotations
@@ -144,8 +145,11 @@ def scan_folder(
     return FolderScan(tuple(files), tuple(sizes), tuple(skipped))
 
 
-def to_rgb(img: Image.Image) -> np.ndarray:
-    """Any Pillow image as uint8 `[H, W, 3]` (see the module docstring)."""
+def to_rgb_and_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Any Pillow image as `(rgb, alpha)`: uint8 `[H, W, 3]` (see the module
+    docstring; alpha composited onto white) and its uint8 `[H, W]` alpha
+    channel, or None when it has none. Training and `keras_udd.deblur` both
+    decode through here."""
     mode = img.mode
     if mode.startswith("I;16") or mode in ("I", "F"):
         arr = np.asarray(img).astype(np.float64)
@@ -154,26 +158,39 @@ def to_rgb(img: Image.Image) -> np.ndarray:
         elif mode == "F" and arr.max(initial=0) <= 1.0:
             arr = arr * 255.0
         gray = np.clip(np.round(arr), 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=-1)
+        return np.repeat(gray[..., None], 3, axis=-1), None
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         mode == "P" and "transparency" in img.info
     )
     if has_alpha:
-        rgba = np.asarray(img.convert("RGBA")).astype(np.float32)
-        alpha = rgba[..., 3:] / 255.0
-        rgb = rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)
-        return np.round(rgb).astype(np.uint8)
+        rgba = np.asarray(img.convert("RGBA"))
+        alpha = rgba[..., 3:].astype(np.float32) / 255.0
+        rgb = rgba[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        return np.round(rgb).astype(np.uint8), rgba[..., 3].copy()
     if mode != "RGB":
         img = img.convert("RGB")
-    return np.asarray(img, dtype=np.uint8)
+    return np.asarray(img, dtype=np.uint8), None
+
+
+def to_rgb(img: Image.Image) -> np.ndarray:
+    """Any Pillow image as uint8 `[H, W, 3]` (see the module docstring)."""
+    return to_rgb_and_alpha(img)[0]
+
+
+def load_rgb_and_alpha(
+    path: str | os.PathLike,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decodes a file fully to `to_rgb_and_alpha`'s `(rgb, alpha)`, upright
+    (EXIF orientation applied); raises on any damage."""
+    with Image.open(path) as img:
+        img.load()  # Raises on truncated data (LOAD_TRUNCATED_IMAGES stays off).
+        img = ImageOps.exif_transpose(img)
+        return to_rgb_and_alpha(img)
 
 
 def load_rgb(path: str | os.PathLike) -> np.ndarray:
     """Decodes a file fully to uint8 `[H, W, 3]`; raises on any damage."""
-    with Image.open(path) as img:
-        img.load()  # Raises on truncated data (LOAD_TRUNCATED_IMAGES stays off).
-        img = ImageOps.exif_transpose(img)
-        return to_rgb(img)
+    return load_rgb_and_alpha(path)[0]
 
 
 def resize_shorter(image: np.ndarray, size: int) -> np.ndarray:

@@ -2,9 +2,10 @@
 
 Every artifact computes s = G_S(E^c_B(b), mu(E^b(b))) on RGB images in NHWC
 layout; clients see values in [0, 1] (float) or 0-255 (uint8), while the
-Keras `Deblurrer` works in [-1, 1]. The mapping below is the one place that
-converts between the two; export, verification and the JSON contracts that
-Android and other clients read all use it.
+Keras `Deblurrer` works in [-1, 1]. The names and the mapping between the two
+live in `keras_udd.runtime` (the library runs artifacts without this tool) and
+are re-exported here; export, verification and the JSON contracts that Android
+and other clients read all use them.
 """
 
 import json
@@ -16,31 +17,21 @@ import keras
 import tensorflow as tf
 
 from keras_udd.model import MIN_IMAGE_SIZE
+from keras_udd.runtime import (  # noqa: F401  (re-exported: the contract's names)
+    DEBLUR_ENCODED,
+    DEBLUR_FLOAT,
+    DEBLURRED,
+    IMAGE_BYTES,
+    IMAGES,
+    PNG_BYTES,
+    SERVING_DEFAULT,
+    TFLITE_SIGNATURE,
+    to_model_range,
+    to_unit_range,
+)
 
 CONTRACT_VERSION = 1
 PAD_MULTIPLE = 4  # `Deblurrer` reflection-pads H and W to this, then crops.
-
-# SavedModel signatures (TF Serving) and their tensor names.
-SERVING_DEFAULT = "serving_default"  # uint8 images -> uint8 images.
-DEBLUR_FLOAT = "deblur_float"  # float32 [0, 1] -> float32 [0, 1].
-DEBLUR_ENCODED = "deblur_encoded"  # JPEG/PNG bytes -> PNG bytes.
-IMAGES = "images"
-DEBLURRED = "deblurred"
-IMAGE_BYTES = "image_bytes"
-PNG_BYTES = "png_bytes"
-
-# The one TFLite signature: float32 [1, H, W, 3] in [0, 1] -> the same.
-TFLITE_SIGNATURE = "deblur"
-
-
-def to_model_range(images):
-    """[0, 1] -> [-1, 1], the range the Keras networks take."""
-    return images * 2.0 - 1.0
-
-
-def to_unit_range(images):
-    """[-1, 1] -> [0, 1]."""
-    return (images + 1.0) * 0.5
 
 
 def deblur_unit(deblurrer, images):
@@ -84,7 +75,7 @@ def savedmodel_contract(config, parity):
 
     Args:
         config: the model's `get_config()` dict.
-        parity: the verification figures (see `export.verify`).
+        parity: the verification figures (see `keras_udd.export.verify`).
     """
     images_u8 = _image_tensor(IMAGES, "uint8", [-1, -1, -1, 3], [0, 255])
     deblurred_u8 = _image_tensor(DEBLURRED, "uint8", [-1, -1, -1, 3], [0, 255])
@@ -121,10 +112,10 @@ def tflite_contract(interpreter_details, quantization, file, config, parity, ops
 
     Args:
         interpreter_details: `(inputs, outputs)` as returned by
-            `export.verify.tflite_io_details` (signature and tensor details).
+            `keras_udd.export.verify.tflite_io_details` (signature and tensor details).
         quantization: "none", "float16", "dynamic" or "int8".
         file: the model's file name.
-        ops: `{op name: count}` of the flatbuffer (`export.tflite.op_counts`).
+        ops: `{op name: count}` of the flatbuffer (`keras_udd.export.tflite.op_counts`).
         config: the model's `get_config()` dict.
         parity: the verification figures.
     """

@@ -28,8 +28,8 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema
 
-from export import contract
-from export.savedmodel import build
+from keras_udd.export import contract
+from keras_udd.export.savedmodel import build
 from keras_udd.layers import ConvTranspose3x3Stride2, sliced_reflection_padding
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from export import contract
+from keras_udd.export import contract
 from keras_udd.model import MIN_IMAGE_SIZE
 
 
