@@ -1,12 +1,12 @@
 """Deblurs image files: python -m keras_udd.deblur INPUT... --model PATH -o OUTDIR.
 
 Inputs are image files or folders of them (JPEG, PNG, BMP, WebP, TIFF), of
-any size. Each is read upright (EXIF orientation applied), converted to RGB
-(grayscale, palette, 16-bit; an alpha channel is kept aside and put back in
-formats that store it), deblurred in overlapping tiles when larger than
-`--tile-size`, and written to OUTDIR under the same file name and format, at
-the same size. `load_deblur_function` is the one place that knows model
-formats; `keras_udd.evaluate` uses it too.
+any size. Each is decoded as training decodes it (`keras_udd.data.images`:
+upright, grayscale/palette/16-bit to 8-bit RGB, alpha composited onto white;
+the alpha channel is put back in formats that store it), deblurred in
+overlapping tiles when larger than `--tile-size`, and written to OUTDIR under
+the same file name and format, at the same size. `load_deblur_function` is the
+one place that knows model formats; `keras_udd.evaluate` uses it too.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from PIL import Image, ImageOps  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from keras_udd import tiling  # noqa: E402
+from keras_udd.data.images import load_rgb_and_alpha  # noqa: E402
 from keras_udd.model import MIN_IMAGE_SIZE as MIN_SIZE  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -43,9 +44,13 @@ def load_deblur_function(path) -> DeblurFunction:
     - a SavedModel with a `deblur_float` signature (float32 [N, H, W, 3] in
       [0, 1]): its folder, a TF Serving base folder of numbered versions (the
       highest is used), or the output folder of `python -m export`;
-    - a `.tflite` file written by `python -m export` (one image per call).
+    - a `.tflite` file written by `python -m export` (one image per call);
+    - the name of a model shipped in the package (`text`, see
+      `keras_udd.pretrained`).
     """
-    path = str(path)
+    from keras_udd import pretrained
+
+    path = pretrained.resolve(str(path))
     if not os.path.exists(path):
         raise FileNotFoundError(f"--model {path}: no such file or folder")
     if os.path.isdir(path):
@@ -120,38 +125,33 @@ def _load_saved_model(path) -> DeblurFunction:
 
 
 def _load_tflite(path) -> DeblurFunction:
-    from export.verify import TFLiteRunner  # The export step's interpreter.
+    from keras_udd.runtime import TFLiteRunner
 
     runner = TFLiteRunner(path, num_threads=os.cpu_count() or 1)
     return lambda images: np.concatenate([runner(image[None]) for image in images])
 
 
 # ------------------------------------------------------------------ images
-def read_image(path) -> tuple[np.ndarray, Image.Image | None]:
-    """(RGB float32 [H, W, 3] in [0, 1] upright, alpha band or None)."""
-    with Image.open(path) as img:
-        img = ImageOps.exif_transpose(img)
-        img.load()
-    alpha = None
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA"):
-        alpha = img.getchannel("A")
-    if img.mode.startswith("I"):  # 16/32-bit grayscale.
-        array = np.asarray(img, np.float32)
-        array = array / (65535.0 if array.max() > 255 else 255.0)
-        rgb = np.repeat(np.clip(array, 0, 1)[..., None], 3, axis=-1)
-    else:
-        rgb = np.asarray(img.convert("RGB"), np.float32) / 255.0
-    return rgb, alpha
+def read_image(path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(RGB float32 [H, W, 3] in [0, 1], uint8 [H, W] alpha or None), decoded
+    by the training pipeline's `load_rgb_and_alpha` (16-bit: value / 257;
+    alpha composited onto white, as the model saw it in training)."""
+    rgb, alpha = load_rgb_and_alpha(path)
+    return rgb.astype(np.float32) / 255.0, alpha
 
 
-def write_image(path, rgb: np.ndarray, alpha: Image.Image | None = None) -> None:
-    """Saves RGB in [0, 1] (plus alpha where the format stores it)."""
-    img = Image.fromarray(np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8))
+def write_image(path, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+    """Saves RGB in [0, 1], plus uint8 [H, W] `alpha` where the format stores
+    it: then the colour is un-composited from white (where alpha > 0), so that
+    the written image shown on white is `rgb`."""
     suffix = Path(path).suffix.lower()
-    if alpha is not None and suffix in ALPHA_SUFFIXES:
-        img.putalpha(alpha)
+    keep_alpha = alpha is not None and suffix in ALPHA_SUFFIXES
+    if keep_alpha:
+        a = alpha[..., None].astype(np.float32) / 255.0
+        rgb = np.where(a > 0, (rgb - (1.0 - a)) / np.maximum(a, 1e-6), rgb)
+    img = Image.fromarray(np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8))
+    if keep_alpha:
+        img.putalpha(Image.fromarray(alpha))
     options = {"quality": 95} if suffix in (".jpg", ".jpeg", ".webp") else {}
     img.save(path, **options)
 
@@ -221,7 +221,8 @@ def parse_args(argv):
     parser.add_argument(
         "--model",
         required=True,
-        help="a .keras model (e.g. runs/<run>/best.keras) or a SavedModel folder",
+        help="a .keras model (e.g. runs/<run>/best.keras), a SavedModel folder, "
+        "a .tflite file, or the name of a model shipped in keras_udd/pretrained",
     )
     parser.add_argument(
         "-o", "--output-dir", required=True, help="folder for the deblurred images"
