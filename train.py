@@ -10,10 +10,13 @@ command with the same --output-dir resumes an interrupted run from its backup.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 
 # Before TensorFlow loads (keras_udd imports it): hide its INFO/WARNING logs.
@@ -104,16 +107,16 @@ def validation_samples(dataset, count):
     return np.stack(blurred), np.stack(sharp)
 
 
-def make_callbacks(cfg, folder, samples, has_validation, start_time):
+def make_callbacks(cfg, folder, backup_dir, samples, has_validation, start_time,
+                   local_validation=()):  # fmt: skip
     """The callback list (order matters: the backup saves last at epoch end,
-    after the checkpoints and logs of that epoch are written)."""
+    after the checkpoints and logs of that epoch are written). Checkpoints,
+    logs and samples go to `folder`, the backup to `backup_dir`;
+    `local_validation`: callbacks that add the validation logs (multi-worker)."""
     import keras
 
     from keras_udd import callbacks as cb
-    from keras_udd.distribute import is_chief, worker_id
 
-    if not is_chief():  # Workers write to scratch; only the chief's files count.
-        folder = os.path.join(folder, ".workers", worker_id())
     path = lambda name: os.path.join(folder, name)  # noqa: E731
     t = cfg.train
     ocr = []  # val_cer, val_cer_blurred: added to the logs before the CSV logger.
@@ -126,6 +129,7 @@ def make_callbacks(cfg, folder, samples, has_validation, start_time):
             raise SystemExit(f"error: --val-ocr-images: {err}") from None
     out = [
         cb.TerminateOnNonFinite(),  # First: a NaN step runs no later callback.
+        *local_validation,
         *ocr,
         keras.callbacks.CSVLogger(path(runs.CSV_LOG), append=True),
         cb.RunTensorBoard(
@@ -152,9 +156,7 @@ def make_callbacks(cfg, folder, samples, has_validation, start_time):
         )
     if t.time_limit_minutes:
         out.append(cb.TimeLimit(t.time_limit_minutes, start=start_time))
-    backup = cb.TrainingBackup(
-        path(runs.BACKUP), t.steps_per_epoch, save_freq=t.backup_freq
-    )
+    backup = cb.TrainingBackup(backup_dir, t.steps_per_epoch, save_freq=t.backup_freq)
     return out + [backup], backup
 
 
@@ -200,10 +202,9 @@ def resume_command(cfg):
     return "python " + shlex.join(argv)
 
 
-def report_divergence(err, where):
+def report_divergence(err, backup):
     """Prints why a run stopped on NaN/inf (a `TrainingDiverged`) and what is
-    left on disk; returns the exit status, 1."""
-    backup = os.path.join(where, runs.BACKUP)
+    left on disk (`backup`: the backup folder); returns the exit status, 1."""
     kept = (
         f"the last finite backup is kept in {backup} (rerunning resumes from "
         "it, with the same settings)"
@@ -219,35 +220,116 @@ def report_divergence(err, where):
     return 1
 
 
+def lost_worker_message(err):
+    """What a failed collective (a worker died, hangs or cannot be reached)
+    tells the user: the other workers of TF_CONFIG that the error names (by
+    address or task), if any."""
+    from keras_udd.distribute import cluster_tasks, worker_id
+
+    text = str(err)
+    named = [
+        f"{task} ({address})"
+        for task, address in cluster_tasks().items()
+        if task != worker_id()
+        and (
+            address in text
+            or "/job:{}/replica:0/task:{}".format(*task.rsplit("-", 1)) in text
+        )
+    ]
+    who = ", ".join(named) if named else "another worker"
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return (
+        f"error: lost {who} of the multi-worker cluster ({type(err).__name__}: "
+        f"{first}).\nEvery worker stops; restart all of them with the same "
+        "command: each resumes from its last backup."
+    )
+
+
 def main(argv=None):
     cfg, overwrite = parse_args(sys.argv[1:] if argv is None else argv)
     check_vgg_weights(cfg.model)
     start_time = time.monotonic()
 
-    import keras
+    import tensorflow as tf
 
-    from keras_udd.callbacks import StopOnSignal, TimeLimitReached, TrainingDiverged
     from keras_udd.data import (
         make_test_dataset,
         make_train_dataset,
         with_counted_cardinality,
     )
-    from keras_udd.distribute import select_strategy, use_jit
-    from keras_udd.model import UIDGAN
+    from keras_udd.distribute import is_chief, select_strategy, worker_id
 
+    # First: MultiWorkerMirroredStrategy must exist before any TF op runs.
+    strategy = select_strategy(cfg.train.strategy, cfg.train.collective_timeout_seconds)
+    where = cfg.train.output_dir
+    chief = is_chief()
+    backup_dir = runs.backup_dir(where, None if chief else worker_id())
+    # A resumed run continues the data streams where the backup left them.
+    start = (
+        0 if overwrite else runs.backup_iteration(backup_dir, cfg.train.steps_per_epoch)
+    )
     try:  # Data errors first, before the run folder records this config.
-        train_ds = make_train_dataset(cfg.data)
+        train_ds = make_train_dataset(cfg.data, start_batch=start)
         val_ds = None
         if cfg.data.val_images:  # Whole validation images, one per batch.
             val_ds = with_counted_cardinality(make_test_dataset(cfg.data, split="val"))
     except (OSError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
+    # Multi-worker: only the chief writes the run folder. Another worker keeps
+    # its own backup there (to resume) and writes the rest to a temporary
+    # folder that is deleted at the end.
+    if chief:
+        try:
+            status = runs.prepare_run_folder(cfg, overwrite)
+        except runs.RunFolderError as err:
+            raise SystemExit(f"error: {err}") from None
+        scratch, writes = None, where
+    else:
+        status = worker_id()
+        scratch = writes = tempfile.mkdtemp(prefix=f"keras_udd-{worker_id()}-")
+    if overwrite and not chief and os.path.isdir(backup_dir):
+        shutil.rmtree(backup_dir)
     try:
-        status = runs.prepare_run_folder(cfg, overwrite)
-    except runs.RunFolderError as err:
-        raise SystemExit(f"error: {err}") from None
-    keras.utils.set_random_seed(cfg.train.seed)
-    strategy = select_strategy(cfg.train.strategy)
+        run = Run(where, writes, backup_dir, status, start, start_time)
+        return train(cfg, strategy, train_ds, val_ds, run)
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as err:
+        print(lost_worker_message(err), file=sys.stderr)
+        return 1
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """Where one process of a run reads and writes."""
+
+    where: str  # The run folder (--output-dir).
+    writes: str  # Where this process writes: the run folder, or a worker's temp.
+    backup_dir: str  # This process's backup.
+    status: str  # "new", "resume" or the worker's id.
+    start: int  # The batch the data streams start at (the backup's step).
+    start_time: float  # time.monotonic() at the start (for --time-limit-minutes).
+
+
+def train(cfg, strategy, train_ds, val_ds, run):
+    """Builds the model under the strategy, restores the backup and fits;
+    returns the exit status."""
+    where, writes, backup_dir, start = run.where, run.writes, run.backup_dir, run.start
+    import keras
+
+    from keras_udd.callbacks import (
+        LocalValidation,
+        StopOnSignal,
+        TimeLimitReached,
+        TrainingDiverged,
+    )
+    from keras_udd.data import make_test_dataset
+    from keras_udd.distribute import barrier, is_multi_worker, set_precision, use_jit
+    from keras_udd.model import UIDGAN
+
+    keras.utils.set_random_seed(cfg.train.seed)  # The same weights on every worker.
+    set_precision(cfg.train.mixed_precision)
     total_steps = cfg.train.epochs * cfg.train.steps_per_epoch
     with strategy.scope():
         model = UIDGAN(cfg.model)
@@ -259,53 +341,62 @@ def main(argv=None):
         make_test_dataset(cfg.data, 1, split="val", whole=False) if val_ds else None,
         cfg.train.sample_images if val_ds else 0,
     )
+    local = []
+    if val_ds is not None and is_multi_worker(strategy):
+        # Each worker validates alone (Keras would split each one-page batch).
+        local = [LocalValidation(val_ds)]
     callbacks, backup = make_callbacks(
-        cfg, cfg.train.output_dir, samples, val_ds is not None, start_time
+        cfg, writes, backup_dir, samples, val_ds is not None, run.start_time, local
     )
     resume = backup.restore(model)
-    where = cfg.train.output_dir
     print(
-        f"Run folder: {where} ({'resumed' if resume else status}); "
+        f"Run folder: {where} ({'resumed' if resume else run.status}); "
         f"{strategy.num_replicas_in_sync} replica(s); {total_steps} steps",
         flush=True,
     )
     if resume:
         print(
-            f"Resuming from {os.path.join(where, runs.BACKUP)}: epoch "
-            f"{resume[0] + 1}, step {resume[1]} (iteration "
-            f"{int(model.d_optimizer.iterations.numpy())})",
+            f"Resuming from {backup_dir}: epoch {resume[0] + 1}, step {resume[1]} "
+            f"(iteration {int(model.iterations.numpy())})",
             flush=True,
         )
-    start_iteration = int(model.d_optimizer.iterations.numpy())
+    start_iteration = int(model.iterations.numpy())
+    if start_iteration != start:  # E.g. Keras fell back to the previous backup.
+        print(
+            f"note: the data streams start at batch {start}, the weights at "
+            f"iteration {start_iteration}",
+            flush=True,
+        )
     stop = StopOnSignal()
     with stop.installed():
         try:
-            fit(model, train_ds, val_ds, callbacks + [stop], backup, cfg, resume)
+            fit(model, train_ds, None if local else val_ds, callbacks + [stop],
+                backup, cfg, resume)  # fmt: skip
+            barrier(strategy)  # Multi-worker: no worker leaves before the others.
         except TrainingDiverged as err:
-            return report_divergence(err, where)
+            return report_divergence(err, backup_dir)
         except (KeyboardInterrupt, TimeLimitReached) as err:
             try:
                 backup.save_now()
             except TrainingDiverged as diverged:
-                return report_divergence(diverged, where)
+                return report_divergence(diverged, backup_dir)
             print(
                 f"\nStopped ({err or 'interrupted'}) at iteration "
-                f"{int(model.d_optimizer.iterations.numpy())}; the state is saved "
-                f"in {os.path.join(where, runs.BACKUP)}.\nContinue with: "
-                f"{resume_command(cfg)}",
+                f"{int(model.iterations.numpy())}; the state is saved "
+                f"in {backup_dir}.\nContinue with: {resume_command(cfg)}",
                 file=sys.stderr,
             )
             return 0 if isinstance(err, TimeLimitReached) else 130
-    iterations = int(model.d_optimizer.iterations.numpy())
-    rows = runs.read_csv_log(os.path.join(where, runs.CSV_LOG))
+    iterations = int(model.iterations.numpy())
+    rows = runs.read_csv_log(os.path.join(writes, runs.CSV_LOG))
     result = {
         "iterations": iterations,
         "iterations_this_session": iterations - start_iteration,
         "final_epoch": rows[-1] if rows else None,
-        "best_val_psnr": runs.best_logged(os.path.join(where, runs.CSV_LOG)),
-        "seconds_this_session": round(time.monotonic() - start_time, 1),
+        "best_val_psnr": runs.best_logged(os.path.join(writes, runs.CSV_LOG)),
+        "seconds_this_session": round(time.monotonic() - run.start_time, 1),
     }
-    with open(os.path.join(where, runs.RESULT), "w") as f:
+    with open(os.path.join(writes, runs.RESULT), "w") as f:
         json.dump(result, f, indent=2)
     print(f"Done: {where} ({iterations} iterations)")
     return 0

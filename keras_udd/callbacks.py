@@ -40,10 +40,13 @@ class TrainingDiverged(Exception):
 
 
 def optimizer_iterations(model) -> int:
-    """The model's step count: the D optimizer's iterations (D is updated at
-    every UIDGAN step), else those of `model.optimizer`."""
-    optimizer = getattr(model, "d_optimizer", None) or model.optimizer
-    return int(keras.ops.convert_to_numpy(optimizer.iterations))
+    """The model's step count: a UIDGAN's `iterations` (its D updates, none
+    skipped, unlike a LossScaleOptimizer's count), else the iterations of
+    `model.optimizer`."""
+    counter = getattr(model, "iterations", None)
+    if counter is None:
+        counter = model.optimizer.iterations
+    return int(keras.ops.convert_to_numpy(counter))
 
 
 def non_finite_logs(logs) -> dict:
@@ -260,8 +263,7 @@ class RunTensorBoard(keras.callbacks.TensorBoard):
         super().on_train_batch_begin(batch, logs)
 
     def _iterations(self):
-        optimizer = getattr(self.model, "d_optimizer", None) or self.model.optimizer
-        return keras.ops.convert_to_numpy(optimizer.iterations)
+        return optimizer_iterations(self.model)
 
     def _collect_learning_rate(self, logs):
         logs = dict(logs or {})
@@ -350,6 +352,49 @@ class SampleGrid(keras.callbacks.Callback):
                 description="Fixed validation images after each epoch.",
             )
         self._writer.flush()
+
+
+class LocalValidation(keras.callbacks.Callback):
+    """Validation on every worker alone, for MultiWorkerMirroredStrategy: at
+    every epoch end, adds to the logs the values of `UIDGAN.test_step`
+    (`val_psnr`, `val_ssim`, `val_psnr_blurred`, `val_ssim_blurred`,
+    `val_psnr_sharp_recon`; means over the pages) computed from this
+    worker's copy of the weights, with no collective operation.
+
+    Keras' own validation splits each batch across the workers, and the whole
+    validation pages come one per batch (their sizes differ): a worker then
+    gets an empty batch. Every worker runs the whole set (the same weights
+    give the same values), which also keeps them in step. Put it before the
+    loggers and checkpoints in the callback list.
+
+    Args:
+        dataset: paired `(blurred, sharp)` batches in [-1, 1], e.g.
+            `make_test_dataset(cfg, split="val")`.
+    """
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset = dataset
+
+    def scores(self) -> dict[str, float]:
+        from keras_udd.metrics import psnr, ssim, to_unit_range
+
+        names = ("psnr", "ssim", "psnr_blurred", "ssim_blurred", "psnr_sharp_recon")
+        values = {name: [] for name in names}
+        for blurred, sharp in self.dataset:
+            out = to_unit_range(self.model.deblurrer(blurred))
+            recon = to_unit_range(self.model.sharp_autoencoder(sharp))
+            blurred, sharp = to_unit_range(blurred), to_unit_range(sharp)
+            for name, value in (("psnr", psnr(out, sharp)), ("ssim", ssim(out, sharp)),
+                                ("psnr_blurred", psnr(blurred, sharp)),
+                                ("ssim_blurred", ssim(blurred, sharp)),
+                                ("psnr_sharp_recon", psnr(recon, sharp))):  # fmt: skip
+                values[name].extend(np.asarray(value).reshape(-1).tolist())
+        return {f"val_{name}": float(np.mean(v)) for name, v in values.items()}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.scores())
 
 
 class StopRequested(KeyboardInterrupt):

@@ -2,7 +2,7 @@
 
 Every field of `ModelConfig`, `DataConfig` and `TrainConfig` becomes a
 `--kebab-case` flag with the field's type and default; its help text is the
-field's comment in `keras_udd/config.py` (or `FIELD_HELP` below). Booleans are
+field's `help` in `keras_udd/config.py` (`opt(default, help)`). Booleans are
 `--flag/--no-flag`; `str | None` fields take the word `none` for None. A field
 name used by several sections (`seed`) is one flag that sets all of them.
 `train.py` uses all three sections, `keras_udd.evaluate` only the data flags.
@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
 import os
-import re
 import types
 import typing
 
@@ -28,54 +26,13 @@ TITLES = {
     "data": "data (domain and preprocessing)",
     "train": "training run",
 }
-# Help for fields whose comment in config.py is missing or too terse.
-FIELD_HELP = {
-    "adversarial_weight": "Weight of the GAN terms (D_S, D_B and the random branch).",
-    "cycle_weight": "Weight of L1(s, s_hat) + L1(b, b_hat).",
-    "kl_weight": "Weight of the KL term on the blur code.",
-    "perceptual_weight": "Weight of ||VGG(s_b) - VGG(b)||^2 (too high keeps s_b "
-    "blurred, too low lets artifacts through).",
-    "vgg_weights": "VGG19 weights of the perceptual loss: 'imagenet' (downloaded "
-    "once to ~/.keras/models), the path of a local "
-    "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5, or 'none' (random "
-    "weights; for offline smoke tests).",
-    "self_recon_weight": "Weight of the self-reconstruction L1 terms "
-    "(reference-code extra).",
-    "latent_weight": "Weight of the latent regression L1(E^b(G_B(., z_r)), z_r) "
-    "(random branch only).",
-    "random_perceptual_weight": "Weight of the perceptual term on "
-    "G_S(E^c_B(b), z_r) vs b (random branch only).",
-    "vgg_layer": "VGG19 layer of the perceptual features, tapped before its ReLU.",
-    "perceptual_network": "Feature network of the perceptual terms: 'vgg19' "
-    "(the paper's; see --vgg-weights) or 'lowpass' (--lowpass-factor average "
-    "pooling: no weights, for training offline).",
-    "learning_rate": "Adam learning rate of every network.",
-    "beta_1": "Adam beta_1.",
-    "beta_2": "Adam beta_2.",
-    "batch_size": "Global batch size (split across replicas).",
-    "seed": "Random seed of the data pipeline and of the run.",
-    "domain": "Image domain: 'text' (synthetic, offline), 'face' (CelebA via "
-    "TFDS or --data-dir) or 'folder' (--sharp-dir, --blur-dir[, --test-dir]).",
-    "text_pool_size": "text: rendered pages (test-images test, val-images "
-    "validation, then a sharp and a blurred half).",
-    "output_dir": "Run folder for checkpoints, logs and samples (default: "
-    "runs/<domain>-<timestamp>). Rerun with the same folder and flags to resume.",
-    "strategy": "tf.distribute strategy: 'auto' (mirrored when more than one "
-    "GPU is visible, else one device), 'default' (one device), 'mirrored' (all "
-    "local GPUs) or 'multiworker' (MultiWorkerMirroredStrategy, TF_CONFIG).",
-    "jit_compile": "XLA-compile the train step (single device only). Off by "
-    "default: on a 2-core CPU the default model compiled for over 2 minutes and "
-    "then ran slower than without XLA; the reduced model of bench/learn_text.py "
-    "ran about 3x faster with it. Worth trying on a GPU.",
-    "epochs": "Training epochs (validation, checkpoints and samples after each).",
-    "steps_per_epoch": "Discriminator steps per epoch (E/G update every "
-    "--d-steps-per-g-step of them).",
-}
 CHOICES = {
     "domain": ("text", "face", "folder"),
     "gan_mode": ("nonsaturating", "lsgan"),
     "perceptual_network": ("vgg19", "lowpass"),
     "strategy": ("auto", "default", "mirrored", "multiworker"),
+    "text_tones": ("varied", "document"),
+    "mixed_precision": ("none", "float16", "bfloat16"),
 }
 # Flags whose value is a folder that must exist.
 DIRECTORY_FIELDS = ("data_dir", "sharp_dir", "blur_dir", "test_dir", "font_dir")
@@ -91,24 +48,14 @@ NONNEGATIVE_INT_FIELDS = (
     "log_freq",
 )
 # Fields that may differ when a run is resumed: how it runs, not what it learns.
-EXECUTION_FIELDS = {"train": ("strategy", "jit_compile", "time_limit_minutes")}
-
-
-def field_comments(cls) -> dict[str, str]:
-    """`{field: comment}` from the source of a config dataclass: the comment at
-    the end of the field's line, else the comment block right above it."""
-    comments, above = {}, []
-    for line in inspect.getsource(cls).splitlines():
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            above.append(stripped.lstrip("# ").strip())
-            continue
-        match = re.match(r"(\w+)\s*:[^=]*=[^#]*(?:#\s*(.*))?$", stripped)
-        if match:
-            text = match.group(2) or (" ".join(above) if above else "")
-            comments[match.group(1)] = text.strip()
-        above = []
-    return comments
+EXECUTION_FIELDS = {
+    "train": (
+        "strategy",
+        "jit_compile",
+        "time_limit_minutes",
+        "collective_timeout_seconds",
+    )
+}
 
 
 def _base_type(annotation):
@@ -170,13 +117,12 @@ def add_config_flags(parser, sections=("model", "data", "train"), defaults=None)
         cls = SECTIONS[section]
         group = parser.add_argument_group(TITLES[section])
         hints = typing.get_type_hints(cls)
-        comments = field_comments(cls)
         for f in dataclasses.fields(cls):
             if f.name in added:
                 continue
             added.add(f.name)
             default = getattr(getattr(defaults, section), f.name)
-            help_text = FIELD_HELP.get(f.name) or comments.get(f.name) or f.name
+            help_text = f.metadata.get("help", f.name)
             if len(owners[f.name]) > 1:
                 where = ", ".join(f"{s}.{n}" for s, n in owners[f.name])
                 help_text += f" (sets {where})"

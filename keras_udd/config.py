@@ -13,6 +13,11 @@ import json
 from dataclasses import dataclass, field
 
 
+def opt(default, help: str):
+    """A config field: its default and its help text (the `--flag`'s help)."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class ModelConfig:
     """Networks, loss weights and optimizer settings (reference defaults).
@@ -23,36 +28,67 @@ class ModelConfig:
     """
 
     # Architecture.
-    content_filters: int = 64  # E^c first conv width; doubled twice (-> 256).
-    content_res_blocks: int = 3  # Residual blocks per E^c before the shared one.
-    blur_dim: int = 8  # Size of the blur code z = E^b(b).
-    blur_filters: int = 64  # E^b first conv width (64 -> 128 -> 192 -> 256).
-    generator_res_blocks: int = 3  # Residual blocks per G branch after concat z.
-    disc_filters: int = 64  # PatchGAN first conv width (64, 128, 256, 512).
-    disc_layers: int = 4  # Strided 4x4 convs per scale.
-    disc_scales: int = 3  # Scales of the multi-scale discriminators.
-    content_noise_stddev: float = 1.0  # Training-time noise on the content code.
+    content_filters: int = opt(64, "E^c first conv width; doubled twice (-> 256).")
+    content_res_blocks: int = opt(3, "Residual blocks per E^c before the shared one.")
+    blur_dim: int = opt(8, "Size of the blur code z = E^b(b).")
+    blur_filters: int = opt(64, "E^b first conv width (64 -> 128 -> 192 -> 256).")
+    generator_res_blocks: int = opt(3, "Residual blocks per G branch after concat z.")
+    disc_filters: int = opt(64, "PatchGAN first conv width (64, 128, 256, 512).")
+    disc_layers: int = opt(4, "Strided 4x4 convs per scale.")
+    disc_scales: int = opt(3, "Scales of the multi-scale discriminators.")
+    content_noise_stddev: float = opt(1.0, "Training-time noise on the content code.")
     # Losses.
-    gan_mode: str = "nonsaturating"  # "nonsaturating" (log-loss) or "lsgan".
-    adversarial_weight: float = 1.0
-    cycle_weight: float = 10.0
-    kl_weight: float = 0.01
-    perceptual_weight: float = 0.1
-    self_recon_weight: float = 10.0  # Reference-code extra.
-    random_branch: bool = True  # Reference-code extra: z_r ~ N(0, I), D_S2, D_B2.
-    latent_weight: float = 10.0  # Latent regression (needs random_branch).
-    random_perceptual_weight: float = 0.1  # Perceptual on G_S(E^c_B(b), z_r).
-    perceptual_network: str = "vgg19"  # "vgg19" (the paper's) or "lowpass".
-    lowpass_factor: int = 8  # "lowpass": average pooling of this many pixels.
-    vgg_weights: str | None = "imagenet"  # "imagenet", a weights file, or None.
-    vgg_layer: str = "block3_conv3"  # Tapped before its ReLU, as the reference.
-    # Optimisation.
-    learning_rate: float = 2e-4
-    beta_1: float = 0.5
-    beta_2: float = 0.999
-    weight_decay: float = 1e-4  # L2 added to gradients, as PyTorch's Adam.
-    d_steps_per_g_step: int = 2  # D every step, E/G every second step.
-    decay_start_fraction: float = 0.5  # Constant lr, then linear decay to 0.
+    gan_mode: str = opt("nonsaturating", '"nonsaturating" (log-loss) or "lsgan".')
+    adversarial_weight: float = opt(
+        1.0,
+        "Weight of the GAN terms (D_S, D_B and the random branch).",
+    )
+    cycle_weight: float = opt(10.0, "Weight of L1(s, s_hat) + L1(b, b_hat).")
+    kl_weight: float = opt(0.01, "Weight of the KL term on the blur code.")
+    perceptual_weight: float = opt(
+        0.1,
+        "Weight of ||VGG(s_b) - VGG(b)||^2 (too high keeps s_b blurred, too low"
+        " lets artifacts through).",
+    )
+    self_recon_weight: float = opt(
+        10.0,
+        "Weight of the self-reconstruction L1 terms (reference-code extra).",
+    )
+    random_branch: bool = opt(True, "Reference-code extra: z_r ~ N(0, I), D_S2, D_B2.")
+    latent_weight: float = opt(
+        10.0,
+        "Weight of the latent regression L1(E^b(G_B(., z_r)), z_r) (random "
+        "branch only).",
+    )
+    random_perceptual_weight: float = opt(
+        0.1,
+        "Weight of the perceptual term on G_S(E^c_B(b), z_r) vs b (random "
+        "branch only).",
+    )
+    perceptual_network: str = opt(
+        "vgg19",
+        "Feature network of the perceptual terms: 'vgg19' (the paper's; see "
+        "--vgg-weights) or 'lowpass' (--lowpass-factor average pooling: no "
+        "weights, for training offline).",
+    )
+    lowpass_factor: int = opt(8, '"lowpass": average pooling of this many pixels.')
+    vgg_weights: str | None = opt(
+        "imagenet",
+        "VGG19 weights of the perceptual loss: 'imagenet' (downloaded once to "
+        "~/.keras/models), the path of a local "
+        "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5, or 'none' (random "
+        "weights; for offline smoke tests).",
+    )
+    vgg_layer: str = opt(
+        "block3_conv3",
+        "VGG19 layer of the perceptual features, tapped before its ReLU.",
+    )
+    learning_rate: float = opt(2e-4, "Adam learning rate of every network.")
+    beta_1: float = opt(0.5, "Adam beta_1.")
+    beta_2: float = opt(0.999, "Adam beta_2.")
+    weight_decay: float = opt(1e-4, "L2 added to gradients, as PyTorch's Adam.")
+    d_steps_per_g_step: int = opt(2, "D every step, E/G every second step.")
+    decay_start_fraction: float = opt(0.5, "Constant lr, then linear decay to 0.")
 
     def __post_init__(self):
         if self.gan_mode not in ("nonsaturating", "lsgan"):
@@ -84,49 +120,119 @@ class ModelConfig:
 class DataConfig:
     """Which images to train on and how to preprocess them (reference sizes)."""
 
-    domain: str = "text"  # "text" (offline default), "face", "folder".
-    data_dir: str | None = None  # face: a folder of images instead of TFDS.
-    sharp_dir: str | None = None  # folder: real sharp images.
-    blur_dir: str | None = None  # folder: real blurred images.
-    test_dir: str | None = None  # folder: real pairs (validation and test).
-    load_size: int = 144  # Shorter side resized to this (bicubic).
-    crop_size: int = 128  # Random training crop (val/test pairs: whole images).
-    batch_size: int = 2
-    test_images: int = 64  # Held-out test pairs (keras_udd.evaluate).
-    val_images: int = 64  # Validation pairs (picks best.keras), disjoint from test.
-    seed: int = 0
-    deterministic: bool = False  # tf.data determinism (slower when True).
-    random_flip: bool = True  # Random horizontal flip of training crops.
-    # text: rendered pages (test_images test, val_images validation, then a sharp
-    # and a blurred half).
-    text_pool_size: int = 20000
-    font_dir: str | None = None  # text: .ttf/.otf folder (default: system fonts).
-    tfds_dir: str | None = None  # face: TFDS data_dir (default ~/tensorflow_datasets).
+    domain: str = opt(
+        "text",
+        "Image domain: 'text' (synthetic, offline), 'face' (CelebA via TFDS or "
+        "--data-dir) or 'folder' (--sharp-dir, --blur-dir[, --test-dir]).",
+    )
+    data_dir: str | None = opt(None, "face: a folder of images instead of TFDS.")
+    sharp_dir: str | None = opt(None, "folder: real sharp images.")
+    blur_dir: str | None = opt(None, "folder: real blurred images.")
+    test_dir: str | None = opt(None, "folder: real pairs (validation and test).")
+    load_size: int = opt(144, "Shorter side resized to this (bicubic).")
+    crop_size: int = opt(128, "Random training crop (val/test pairs: whole images).")
+    batch_size: int = opt(2, "Global batch size (split across replicas).")
+    test_images: int = opt(64, "Held-out test pairs (keras_udd.evaluate).")
+    val_images: int = opt(
+        64,
+        "Validation pairs (picks best.keras), disjoint from test.",
+    )
+    seed: int = opt(0, "Random seed of the data pipeline and of the run.")
+    deterministic: bool = opt(False, "tf.data determinism (slower when True).")
+    random_flip: bool = opt(True, "Random horizontal flip of training crops.")
+    text_pool_size: int = opt(
+        20000,
+        "text: rendered pages (test-images test, val-images validation, then a "
+        "sharp and a blurred half).",
+    )
+    font_dir: str | None = opt(None, "text: .ttf/.otf folder (default: system fonts).")
+    text_tones: str = opt(
+        "varied",
+        "text: ink and paper tones: 'varied' (inks 0-90, papers 215-255, "
+        "tinted) or 'document' (ink 0-30 on paper 235-255, as scanned "
+        "documents).",
+    )
+    tfds_dir: str | None = opt(
+        None,
+        "face: TFDS data_dir (default ~/tensorflow_datasets).",
+    )
     # Synthetic blur (text, face; folder test pairs without test_dir).
-    blur_kernel_size: int = 31  # Motion paths of the 64-px canvas scaled by k/64.
-    blur_kernel_bank: int = 1000  # Seeded kernels drawn per blurred image.
-    blur_kernel_file: str | None = None  # .npy [n, k, k]: read if present, else saved.
-    motion_blur_prob: float = 0.8  # Camera shake; the rest Gaussian/defocus evenly.
-    noise_std: float = 0.01  # Additive noise std ~ U(0, noise_std), [0, 1] units.
-    jpeg_prob: float = 0.0  # Chance of JPEG re-compression of a blurred image.
-    jpeg_quality_min: int = 60  # JPEG quality ~ U[jpeg_quality_min, 95].
+    blur_kernel_size: int = opt(31, "Motion paths of the 64-px canvas scaled by k/64.")
+    blur_kernel_bank: int = opt(1000, "Seeded kernels drawn per blurred image.")
+    blur_kernel_file: str | None = opt(
+        None,
+        ".npy [n, k, k]: read if present, else saved.",
+    )
+    motion_blur_prob: float = opt(
+        0.8,
+        "Camera shake; the rest Gaussian/defocus evenly.",
+    )
+    noise_std: float = opt(0.01, "Additive noise std ~ U(0, noise_std), [0, 1] units.")
+    jpeg_prob: float = opt(0.0, "Chance of JPEG re-compression of a blurred image.")
+    jpeg_quality_min: int = opt(60, "JPEG quality ~ U[jpeg_quality_min, 95].")
 
 
 @dataclass
 class TrainConfig:
     """One training run."""
 
-    epochs: int = 100
-    steps_per_epoch: int = 1000
-    output_dir: str | None = None  # Default: runs/<domain>-<timestamp>.
-    strategy: str = "auto"  # "auto", "default", "mirrored", "multiworker".
-    jit_compile: bool = False  # XLA on a single device (see its --help).
-    seed: int = 0
-    sample_images: int = 4  # Fixed validation images in the sample grids.
-    val_ocr_images: int = 0  # Validation pages OCR-scored per epoch (val_cer; 0: off).
-    backup_freq: int = 0  # Also back up every N steps in an epoch (0: epoch ends).
-    log_freq: int = 50  # TensorBoard loss scalars every N steps (0: per epoch).
-    time_limit_minutes: float = 0.0  # Stop with a backup after this long (0: none).
+    epochs: int = opt(
+        100,
+        "Training epochs (validation, checkpoints and samples after each).",
+    )
+    steps_per_epoch: int = opt(
+        1000,
+        "Discriminator steps per epoch (E/G update every --d-steps-per-g-step "
+        "of them).",
+    )
+    output_dir: str | None = opt(
+        None,
+        "Run folder for checkpoints, logs and samples (default: "
+        "runs/<domain>-<timestamp>). Rerun with the same folder and flags to "
+        "resume.",
+    )
+    strategy: str = opt(
+        "auto",
+        "tf.distribute strategy: 'auto' (mirrored when more than one GPU is "
+        "visible, else one device), 'default' (one device), 'mirrored' (all "
+        "local GPUs) or 'multiworker' (MultiWorkerMirroredStrategy, TF_CONFIG).",
+    )
+    jit_compile: bool = opt(
+        False,
+        "XLA-compile the train step, on a single device only: refused with a "
+        "warning under --strategy mirrored/multiworker (and auto with several "
+        "GPUs), where TF cannot compile the step's cross-replica all-reduce. "
+        "Off by default: on a 2-core CPU the default model compiled for over 2 "
+        "minutes and then ran slower than without XLA; the text-small preset "
+        "ran about 3x faster with it. Worth trying on a GPU.",
+    )
+    mixed_precision: str = opt(
+        "none",
+        "Compute in float16 or bfloat16, variables in float32: 'float16' (GPUs;"
+        " dynamic loss scaling by a LossScaleOptimizer, saved with the run), "
+        "'bfloat16' (TPUs, recent GPUs and CPUs; no scaling needed) or 'none'. "
+        "Losses and the output tanh stay float32, and exports are float32.",
+    )
+    collective_timeout_seconds: float = opt(
+        120.0,
+        "--strategy multiworker: a collective operation that waits longer than "
+        "this (a worker hangs) stops every worker with an error instead of "
+        "blocking (0: wait forever). It must exceed the longest time one worker "
+        "runs ahead of another (tracing the first steps, epoch-end validation); "
+        "a killed worker is noticed sooner, by gRPC.",
+    )
+    seed: int = opt(0, "Random seed of the data pipeline and of the run.")
+    sample_images: int = opt(4, "Fixed validation images in the sample grids.")
+    val_ocr_images: int = opt(
+        0,
+        "Validation pages OCR-scored per epoch (val_cer; 0: off).",
+    )
+    backup_freq: int = opt(0, "Also back up every N steps in an epoch (0: epoch ends).")
+    log_freq: int = opt(50, "TensorBoard loss scalars every N steps (0: per epoch).")
+    time_limit_minutes: float = opt(
+        0.0,
+        "Stop with a backup after this long (0: none).",
+    )
 
 
 @dataclass

@@ -42,28 +42,22 @@ class ContentEncoder(keras.Model):
 
 @keras.saving.register_keras_serializable(package="keras_udd")
 class SharedContentBlock(keras.Model):
-    """The last block shared by E^c_S and E^c_B: a residual block, then
-    additive N(0, noise_stddev^2) noise in training only.
+    """The last block shared by E^c_S and E^c_B: a residual block.
 
-    [N, h, w, filters] -> the content code, same shape.
+    [N, h, w, filters] -> the content code, same shape. (In training the
+    model adds N(0, content_noise_stddev^2) noise to the code.)
     """
 
-    def __init__(self, filters=256, noise_stddev=1.0, **kwargs):
+    def __init__(self, filters=256, **kwargs):
         super().__init__(**kwargs)
         self.filters = filters
-        self.noise_stddev = noise_stddev
         self.block = ResidualBlock(filters)
-        self.noise = layers.GaussianNoise(noise_stddev)
 
-    def call(self, x, training=False):
-        return self.noise(self.block(x), training=training)
+    def call(self, x):
+        return self.block(x)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "filters": self.filters,
-            "noise_stddev": self.noise_stddev,
-        }
+        return {"name": self.name, "filters": self.filters}
 
 
 @keras.saving.register_keras_serializable(package="keras_udd")

@@ -21,7 +21,7 @@ class Decoder(keras.Model):
     [N, 4h, 4w, 3] in [-1, 1]. z is tiled and concatenated four times:
     concat z -> res_blocks x residual block -> concat z -> transposed conv
     3x3 s2 (aligned as PyTorch's), LayerNorm(H, W, C), ReLU -> concat z ->
-    the same -> concat z -> conv 1x1 -> tanh. With the defaults the widths
+    the same -> concat z -> conv 1x1 -> tanh (float32). With the defaults the widths
     are 264, 136, 72, 3.
     """
 
@@ -46,7 +46,8 @@ class Decoder(keras.Model):
             x = block(x)
         for up, norm in zip(self.ups, self.norms):
             x = ops.relu(norm(up(self.concat((x, z)))))
-        return ops.tanh(self.to_image(self.concat((x, z))))
+        # The output tanh in float32 under mixed precision.
+        return ops.tanh(ops.cast(self.to_image(self.concat((x, z))), "float32"))
 
     def get_config(self):
         return {

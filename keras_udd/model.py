@@ -17,12 +17,13 @@ Paper symbol -> code name (the only place they are mapped):
 
 import dataclasses
 import functools
+import random
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_udd import losses
+from keras_udd import distribute, losses
 from keras_udd.config import ModelConfig
 from keras_udd.discriminators import MultiScaleDiscriminator
 from keras_udd.encoders import BlurEncoder, ContentEncoder, SharedContentBlock
@@ -33,6 +34,11 @@ from keras_udd.perceptual import LowPassFeatures, PerceptualNetwork
 from keras_udd.schedules import ConstantThenLinearDecay
 
 MIN_IMAGE_SIZE = 16  # E^b halves H and W four times.
+# The noise streams of one training step (see `UIDGAN.sample_normal`): eps of
+# z_b and z_bs, z_r, and the content noise of E^c_S(s), E^c_B(b), then of the
+# cycle's E^c_S(s_b), E^c_B(b_s).
+EPS_B, EPS_BS, Z_RANDOM, CONTENT_S, CONTENT_B, CONTENT_SB, CONTENT_BS = range(7)
+NOISE_STREAMS = 7
 
 
 @keras.saving.register_keras_serializable(package="keras_udd")
@@ -65,7 +71,7 @@ class Deblurrer(keras.Model):
         x = ops.concatenate([blurred] + [blurred[:, -i - 1 : -i] for i in (1, 2, 3)], 1)
         x = ops.concatenate([x] + [x[:, :, -i - 1 : -i] for i in (1, 2, 3)], 2)
         x = x[:, : height + (-height) % 4, : width + (-width) % 4]
-        content = self.content_shared(self.content_encoder(x), training=False)
+        content = self.content_shared(self.content_encoder(x))
         mu, _ = self.blur_encoder(x)
         sharp = self.decoder((self.generator_shared(content), mu))
         return sharp[:, :height, :width, :]
@@ -119,9 +125,7 @@ class UIDGAN(keras.Model):
         self.content_encoder_blurred = ContentEncoder(
             c.content_filters, c.content_res_blocks, name="content_encoder_blurred"
         )
-        self.content_shared = SharedContentBlock(
-            width, c.content_noise_stddev, name="content_shared"
-        )
+        self.content_shared = SharedContentBlock(width, name="content_shared")
         self.blur_encoder = BlurEncoder(c.blur_filters, c.blur_dim, name="blur_encoder")
         self.generator_shared = ResidualBlock(width, name="generator_shared")
         self.decoder_sharp = Decoder(
@@ -165,7 +169,16 @@ class UIDGAN(keras.Model):
             self.decoder_sharp,
             name="sharp_autoencoder",
         )
-        self.seed_generator = keras.random.SeedGenerator(0)
+        # The step count (D updates; LossScaleOptimizer may skip an optimizer
+        # step, this never skips) and the base seed of the training noise.
+        self.iterations = self.add_weight(
+            shape=(), dtype="int64", initializer="zeros", trainable=False,
+            aggregation="only_first_replica", name="iterations",
+        )  # fmt: skip
+        self.noise_seed = self.add_weight(
+            shape=(), dtype="int64", trainable=False, name="noise_seed",
+            initializer=keras.initializers.Constant(random.randrange(2**31)),
+        )  # fmt: skip
         self.loss_trackers = {
             name: keras.metrics.Mean(name=name) for name in self.loss_names()
         }
@@ -284,8 +297,12 @@ class UIDGAN(keras.Model):
         if total_steps is not None:
             g_steps = max(total_steps // c.d_steps_per_g_step, 1)
             g_steps *= 2 if c.random_branch else 1
-        self.d_optimizer = d_optimizer or self._default_optimizer(total_steps)
-        self.g_optimizer = g_optimizer or self._default_optimizer(g_steps)
+        self.d_optimizer = self._loss_scaled(
+            d_optimizer or self._default_optimizer(total_steps)
+        )
+        self.g_optimizer = self._loss_scaled(
+            g_optimizer or self._default_optimizer(g_steps)
+        )
         self.d_optimizer.build(self._d_variables())
         self.g_optimizer.build(self._g_variables())
         if (
@@ -305,6 +322,16 @@ class UIDGAN(keras.Model):
                 c.learning_rate, total_steps, c.decay_start_fraction
             )
         return keras.optimizers.Adam(learning_rate, beta_1=c.beta_1, beta_2=c.beta_2)
+
+    def _loss_scaled(self, optimizer):
+        """Under the mixed_float16 policy, `optimizer` in a LossScaleOptimizer
+        (dynamic loss scaling: float16 gradients would underflow), as Keras'
+        own compile does; else `optimizer`."""
+        if self.dtype_policy.name != "mixed_float16" or isinstance(
+            optimizer, keras.optimizers.LossScaleOptimizer
+        ):
+            return optimizer
+        return keras.optimizers.LossScaleOptimizer(optimizer)
 
     def get_compile_config(self):
         if self.d_optimizer is None:
@@ -343,26 +370,43 @@ class UIDGAN(keras.Model):
         ]
 
     # ------------------------------------------------------------ training
-    def sample_normal(self, shape):
-        """N(0, I) samples for the blur code (eps and z_r)."""
-        return keras.random.normal(shape, seed=self.seed_generator)
+    def sample_normal(self, shape, stream):
+        """float32 N(0, I) samples of `shape` (this replica's share of the
+        batch) for noise `stream` (EPS_B, ..., of this module): a function of
+        the noise seed, the step and the stream only. So a resumed run draws
+        what the uninterrupted one would have, and under tf.distribute each
+        replica gets its own rows of the global batch's draw (the numbers of
+        one device on the same global batch)."""
+        step = self.iterations.value * NOISE_STREAMS + stream
+        seed = ops.stack([self.noise_seed.value, step])
+        return distribute.replica_normal(shape, seed)
 
-    def _reparameterize(self, mu, logvar):
+    def _reparameterize(self, mu, logvar, stream):
         """z = mu + eps * exp(logvar / 2), eps ~ N(0, I), in float32."""
         mu, logvar = ops.cast(mu, "float32"), ops.cast(logvar, "float32")
-        return mu + self.sample_normal(ops.shape(mu)) * ops.exp(0.5 * logvar)
+        return mu + self.sample_normal(ops.shape(mu), stream) * ops.exp(0.5 * logvar)
 
     def _encode_blur(self, images):
         """E^b with the reparameterisation: (z, mu, logvar)."""
         mu, logvar = self.blur_encoder(images)
-        return self._reparameterize(mu, logvar), mu, logvar
+        return self._reparameterize(mu, logvar, EPS_B), mu, logvar
 
-    def _encode_content(self, sharp, blurred):
-        """(E^c_S(sharp), E^c_B(blurred)), the shared block run once on both."""
+    def _encode_content(self, sharp, blurred, streams):
+        """(E^c_S(sharp), E^c_B(blurred)), the shared block run once on both,
+        plus the training noise N(0, content_noise_stddev^2) on each code
+        (noise `streams`: one per code, each of the batch's shape)."""
         private = ops.concatenate(
             [self.content_encoder_sharp(sharp), self.content_encoder_blurred(blurred)]
         )
-        return ops.split(self.content_shared(private, training=True), 2)
+        codes = ops.split(self.content_shared(private), 2)
+        stddev = self.config.content_noise_stddev
+        if not stddev:
+            return codes
+        return [
+            code
+            + ops.cast(stddev * self.sample_normal(ops.shape(code), stream), code.dtype)
+            for code, stream in zip(codes, streams)
+        ]
 
     @staticmethod
     def _decode(decoder, pairs):
@@ -376,7 +420,9 @@ class UIDGAN(keras.Model):
         s_b, b_s and (random branch) the z_r outputs."""
         c = self.config
         out = {}
-        content_s, content_b = self._encode_content(sharp, blurred)
+        content_s, content_b = self._encode_content(
+            sharp, blurred, (CONTENT_S, CONTENT_B)
+        )
         z_b, out["mu"], out["logvar"] = self._encode_blur(blurred)
         features_s, features_b = ops.split(
             self.generator_shared(ops.concatenate([content_s, content_b])), 2
@@ -387,7 +433,7 @@ class UIDGAN(keras.Model):
             to_sharp.append(("sharp_recon", features_s, z_b))
             to_blurred.append(("blurred_recon", features_b, z_b))
         if c.random_branch:
-            out["z_random"] = self.sample_normal(ops.shape(z_b))
+            out["z_random"] = self.sample_normal(ops.shape(z_b), Z_RANDOM)
             to_sharp.append(("sharp_random", features_b, out["z_random"]))
             to_blurred.append(("blurred_random", features_s, out["z_random"]))
         for decoder, jobs in ((self.decoder_sharp, to_sharp),
@@ -398,7 +444,7 @@ class UIDGAN(keras.Model):
             return out
         # Cycle: s_hat = G_S(E^c_B(b_s), E^b(b_s)), b_hat = G_B(E^c_S(s_b), E^b(b_s)).
         content_sb, content_bs = self._encode_content(
-            out["deblurred"], out["reblurred"]
+            out["deblurred"], out["reblurred"], (CONTENT_SB, CONTENT_BS)
         )
         blur_inputs = [out["reblurred"]]
         if self._weight("latent"):
@@ -406,7 +452,7 @@ class UIDGAN(keras.Model):
         mu_all, logvar_all = self.blur_encoder(ops.concatenate(blur_inputs))
         mus = ops.split(mu_all, len(blur_inputs))
         logvar_bs = ops.split(logvar_all, len(blur_inputs))[0]
-        z_bs = self._reparameterize(mus[0], logvar_bs)
+        z_bs = self._reparameterize(mus[0], logvar_bs, EPS_BS)
         if self._weight("latent"):
             out["mu_random"] = mus[1]
         features_bs, features_sb = ops.split(
@@ -498,8 +544,8 @@ class UIDGAN(keras.Model):
                     losses.discriminator_loss(real_logits, fake_logits, c.gan_mode)
                 )
             d_loss = sum(self._global_mean(t) for t in d_terms)
-        d_grads = tape.gradient(d_loss, d_vars)
-        self.d_optimizer.apply(self._add_weight_decay(d_grads, d_vars), d_vars)
+            scaled = self.d_optimizer.scale_loss(d_loss)
+        self._apply(self.d_optimizer, tape.gradient(scaled, d_vars), d_vars)
         return d_loss
 
     def train_step(self, data, update_generators=None):
@@ -530,7 +576,8 @@ class UIDGAN(keras.Model):
             out = self._translate(sharp, blurred, full=False)
             d_loss = self._discriminator_step(sharp, blurred, out)
             trackers["d_loss"].update_state(d_loss * self._replicas())
-            return {name: t.result() for name, t in trackers.items()}
+            self.iterations.assign_add(1)
+            return self._logs(trackers)
         with tf.GradientTape(persistent=True) as tape:
             out = self._translate(sharp, blurred, full=True)
             with tape.stop_recording():
@@ -542,31 +589,45 @@ class UIDGAN(keras.Model):
             main, random = self._generator_losses(sharp, blurred, out, fake_logits)
             main_loss = sum(main.values())
             random_loss = sum(random.values()) if random else None
+            # Gradients of the scaled losses (mixed float16; else unscaled).
+            scaled_main = self.g_optimizer.scale_loss(main_loss)
+            scaled_random = self.g_optimizer.scale_loss(random_loss) if random else None
         g_vars = self._g_variables()
-        main_grads = tape.gradient(main_loss, g_vars)
+        main_grads = tape.gradient(scaled_main, g_vars)
         if random:
             random_vars = self._g_variables(blur_encoder=False)
-            random_grads = tape.gradient(random_loss, random_vars)
+            random_grads = tape.gradient(scaled_random, random_vars)
         del tape
-        self.g_optimizer.apply(self._add_weight_decay(main_grads, g_vars), g_vars)
+        self._apply(self.g_optimizer, main_grads, g_vars)
         if random:
-            self.g_optimizer.apply(
-                self._add_weight_decay(random_grads, random_vars), random_vars
-            )
+            self._apply(self.g_optimizer, random_grads, random_vars)
         trackers["d_loss"].update_state(d_loss * self._replicas())
         g_loss = main_loss if not random else main_loss + random_loss
         trackers["g_loss"].update_state(g_loss * self._replicas())
         for name, value in {**main, **random}.items():
             trackers[name].update_state(value * self._replicas())
-        return {name: t.result() for name, t in trackers.items()}
+        self.iterations.assign_add(1)
+        return self._logs(trackers)
 
-    def _add_weight_decay(self, grads, variables):
-        """L2 weight decay as PyTorch's Adam: decay * w added to each gradient
-        (split over replicas, whose gradients are summed)."""
+    def _apply(self, optimizer, grads, variables):
+        """One optimizer step, with L2 weight decay as PyTorch's Adam: decay *
+        w added to each gradient (split over replicas, whose gradients are
+        summed; scaled as the loss is, which a LossScaleOptimizer undoes)."""
         decay = self.config.weight_decay / self._replicas()
-        if not decay:
-            return grads
-        return [g + decay * ops.cast(v, g.dtype) for g, v in zip(grads, variables)]
+        if decay:
+            decay = optimizer.scale_loss(decay)
+            grads = [g + decay * ops.cast(v, g.dtype) for g, v in zip(grads, variables)]
+        optimizer.apply(grads, variables)
+
+    @staticmethod
+    def _logs(trackers):
+        """The step's logs. Under MultiWorkerMirroredStrategy, Keras averages
+        each log over replicas AND along axis 0 (which a scalar lacks: "Invalid
+        reduction dimension 0"), so there each value has shape [1]."""
+        logs = {name: t.result() for name, t in trackers.items()}
+        if distribute.is_multi_worker(tf.distribute.get_strategy()):
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     @staticmethod
     def _replicas():
@@ -575,7 +636,7 @@ class UIDGAN(keras.Model):
     def _generators_update_next(self):
         """True when the coming step is an E/G step: every
         `d_steps_per_g_step`-th D step (steps k-1, 2k-1, ... from 0)."""
-        step = int(self.d_optimizer.iterations.numpy())
+        step = int(self.iterations.numpy())
         return (step + 1) % self.config.d_steps_per_g_step == 0
 
     def make_train_function(self, force=False):
@@ -595,6 +656,14 @@ class UIDGAN(keras.Model):
 
         self.train_function = train_function
         return train_function
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Nothing to build: __init__ builds every network and compile() the
+        optimizers. (Keras 3.15, TF backend: under a distribution strategy
+        `fit` takes a first batch from the iterator to build the model
+        symbolically, and under MultiWorkerMirroredStrategy its cross-replica
+        reduction of the (sharp, blurred) tuple fails, keras-team/keras#20585.
+        A private method: tests/test_model.py fails if Keras renames it.)"""
 
     # ---------------------------------------------------------- evaluation
     def make_test_function(self, force=False):
@@ -627,4 +696,4 @@ class UIDGAN(keras.Model):
         }
         for name, value in values.items():
             self.eval_trackers[name].update_state(value)
-        return {name: t.result() for name, t in self.eval_trackers.items()}
+        return self._logs(self.eval_trackers)

@@ -8,11 +8,16 @@ OUTPUT/logs/          TensorBoard: train/, validation/, samples/
 OUTPUT/samples/       epoch_XXX.png grids (blurred | deblurred | sharp)
 OUTPUT/backup/        the state to resume from (deleted when training ends)
 OUTPUT/result.json    written when training has finished
+OUTPUT/.workers/ID/backup/  multi-worker: the backup of worker ID (not the chief)
+
+In a multi-worker run only the chief writes these; each other worker keeps
+its backup in `.workers/` and writes the rest to a temporary folder.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import shutil
@@ -30,12 +35,32 @@ LOGS = "logs"
 SAMPLES = "samples"
 BACKUP = "backup"
 RESULT = "result.json"
-ARTIFACTS = (CONFIG, LATEST, BEST, CSV_LOG, LOGS, SAMPLES, BACKUP, RESULT)
+WORKERS = ".workers"
+BACKUP_METADATA = "training_metadata.json"  # Written by Keras' BackupAndRestore.
+ARTIFACTS = (CONFIG, LATEST, BEST, CSV_LOG, LOGS, SAMPLES, BACKUP, RESULT, WORKERS)
 
 
 class RunFolderError(Exception):
     """The output folder cannot be used for this run (message says why and
     what to do)."""
+
+
+def backup_dir(output_dir, worker: str | None = None) -> str:
+    """The backup folder of the chief (`worker` None) or of another worker."""
+    if worker is None:
+        return os.path.join(output_dir, BACKUP)
+    return os.path.join(output_dir, WORKERS, worker, BACKUP)
+
+
+def backup_iteration(path, steps_per_epoch: int) -> int:
+    """The step a backup folder resumes at (0 when there is none), from its
+    Keras metadata (`epoch`, `batch`: steps done in that epoch)."""
+    try:
+        with open(os.path.join(path, BACKUP_METADATA)) as f:
+            meta = json.load(f)
+        return int(meta["epoch"]) * steps_per_epoch + int(meta["batch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def default_output_dir(domain: str) -> str:

@@ -120,6 +120,18 @@ def test_train_stream_is_reproducible_from_the_seed():
     assert not np.array_equal(a[0]["sharp"], c[0]["sharp"])
 
 
+def test_stream_started_at_a_batch_continues_the_uninterrupted_one():
+    """What a resumed run sees: from `start_batch` on, the same images, crops,
+    blur and noise as the stream from the start (past a reshuffle: the pool
+    of 64 pages splits into halves of 28, i.e. 14 batches per pass)."""
+    cfg = small(seed=5)
+    whole = take(make_train_examples(cfg), 20)
+    resumed = take(make_train_examples(cfg, start_batch=13), 7)
+    for x, y in zip(whole[13:], resumed, strict=True):
+        for key in ("sharp_id", "blurred_id", "sharp", "blurred"):
+            np.testing.assert_array_equal(x[key], y[key], err_msg=key)
+
+
 @pytest.mark.parametrize("split", ["test", "val"])
 def test_text_held_out_pairs_are_whole_aligned_and_deterministic(split):
     cfg = small(noise_std=0.0, test_images=6, val_images=5)

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from keras_udd import UIDGAN, losses
 from keras_udd.config import ModelConfig
+from keras_udd.model import Z_RANDOM
 from keras_udd.schedules import ConstantThenLinearDecay
 from keras_udd.summary import REFERENCE_PARAMETERS, parameter_counts
 
@@ -20,7 +21,7 @@ from keras_udd.summary import REFERENCE_PARAMETERS, parameter_counts
 class DeterministicUIDGAN(UIDGAN):
     """Draws its "random" blur codes from a fixed function, for exact checks."""
 
-    def sample_normal(self, shape):
+    def sample_normal(self, shape, stream):
         return 0.1 * keras.ops.ones(shape)
 
 
@@ -150,12 +151,14 @@ def test_losses_finite_on_random_input(tiny_config, batch):
 
 # ---------------------------------------------------------------- train step
 def test_d_step_changes_only_discriminators(tiny_config, batch):
-    model = DeterministicUIDGAN(tiny_config)
+    # No weight decay, which would move every weight whatever its gradient.
+    model = DeterministicUIDGAN(tiny_config, weight_decay=0.0)
     model.compile()
     d_vars, g_vars = model._d_variables(), model._g_variables()
     d0, g0, p0 = snapshot(d_vars), snapshot(g_vars), snapshot(model.perceptual.weights)
     model.train_step(batch, update_generators=False)
-    assert all(changed(d0, d_vars))
+    kernels = [c for c, v in zip(changed(d0, d_vars), d_vars) if "kernel" in v.path]
+    assert kernels and all(kernels)
     assert not any(changed(g0, g_vars))
     assert not any(changed(p0, model.perceptual.weights))
     assert int(model.g_optimizer.iterations) == 0
@@ -166,7 +169,7 @@ def test_eg_step_changes_encoders_and_generators_and_d_as_a_d_only_step(
 ):
     """On an E/G step, E and G change; D gets exactly the update of a D-only
     step from the same state (it steps first, on the same fakes)."""
-    model = DeterministicUIDGAN(tiny_config, content_noise_stddev=0.0)
+    model = DeterministicUIDGAN(tiny_config, content_noise_stddev=0.0, weight_decay=0.0)
     model.compile()
     d_vars, g_vars = model._d_variables(), model._g_variables()
     start = model.get_weights()
@@ -178,7 +181,8 @@ def test_eg_step_changes_encoders_and_generators_and_d_as_a_d_only_step(
     model.compile()  # Fresh optimizer state.
     g0 = snapshot(g_vars)
     model.train_step(batch, update_generators=True)
-    assert all(changed(g0, g_vars))
+    kernels = [c for c, v in zip(changed(g0, g_vars), g_vars) if "kernel" in v.path]
+    assert kernels and all(kernels)
     assert not any(changed(p0, model.perceptual.weights))
     for a, v in zip(d_after_d_step, d_vars):
         np.testing.assert_allclose(a, np.array(v), atol=1e-6)
@@ -307,6 +311,35 @@ def test_get_config_round_trip(tiny_config):
     assert clone.get_config() == model.get_config()
 
 
+@pytest.mark.parametrize(
+    "network",
+    ["content_encoder_sharp", "content_shared", "blur_encoder", "generator_shared",
+     "decoder_sharp", "disc_sharp", "perceptual"],
+)  # fmt: skip
+def test_sub_network_config_round_trip(tiny_config, network):
+    """Each network rebuilds from its config alone; with the same weights it
+    computes the same outputs."""
+    model = UIDGAN(tiny_config, perceptual_network="lowpass")
+    if network == "perceptual":
+        model = UIDGAN(tiny_config)  # The VGG19 features.
+    net = getattr(model, network)
+    clone = type(net).from_config(net.get_config())
+    assert clone.get_config() == net.get_config()
+    rng = np.random.default_rng(0)
+    image = rng.uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
+    width = 4 * tiny_config.content_filters
+    inputs = {
+        "content_shared": rng.normal(size=(1, 8, 8, width)).astype("float32"),
+        "generator_shared": rng.normal(size=(1, 8, 8, width)).astype("float32"),
+        "decoder_sharp": (rng.normal(size=(1, 8, 8, width)).astype("float32"),
+                          rng.normal(size=(1, tiny_config.blur_dim)).astype("float32")),
+    }.get(network, image)  # fmt: skip
+    clone(inputs)
+    clone.set_weights(net.get_weights())
+    for a, b in zip(keras.tree.flatten(net(inputs)), keras.tree.flatten(clone(inputs))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def trained_two_steps(config, batch):
     """A compiled model after two eager train steps (one D, one D + E/G)."""
     model = UIDGAN(config)
@@ -369,7 +402,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     from tests.conftest import TINY
 
     class Deterministic(UIDGAN):
-        def sample_normal(self, shape):
+        def sample_normal(self, shape, stream):
             return 0.1 * keras.ops.ones(shape)
 
     rng = np.random.default_rng(0)
@@ -452,3 +485,118 @@ def test_lowpass_perceptual_network_compares_pooled_images(tiny_config, batch):
     assert np.isfinite(float(logs["perceptual"]))
     with pytest.raises(ValueError, match="perceptual_network"):
         ModelConfig(perceptual_network="resnet")
+
+
+# ------------------------------------------------------------ golden terms
+class FixedCodesUIDGAN(UIDGAN):
+    """eps = 0.1 for the blur codes, z_r = 2 for the random branch."""
+
+    def sample_normal(self, shape, stream):
+        return (2.0 if stream == Z_RANDOM else 0.1) * keras.ops.ones(shape)
+
+
+def test_every_logged_term_is_its_formula_on_the_right_images(tiny_config, batch):
+    """Golden test of the wiring: each loss term the E/G step logs equals its
+    formula from the spec, computed here from the networks' outputs on the
+    images that term must see (distinct weights, fixed codes, no content
+    noise). Swapping s and b anywhere, or giving a discriminator the wrong
+    fakes, changes some term."""
+    weights = dict(adversarial_weight=1.5, cycle_weight=2.0, kl_weight=0.3,
+                   perceptual_weight=0.7, self_recon_weight=1.3, latent_weight=0.9,
+                   random_perceptual_weight=0.4)  # fmt: skip
+    config = dataclasses.replace(
+        tiny_config, content_noise_stddev=0.0, weight_decay=0.0,
+        perceptual_network="lowpass", lowpass_factor=4, **weights,
+    )  # fmt: skip
+    model = FixedCodesUIDGAN(config)
+    model.compile(jit_compile=False)
+    rng = np.random.default_rng(7)
+    for v in model._d_variables():  # Discriminators that tell images apart.
+        v.assign(rng.normal(0, 0.3, v.shape).astype("float32"))
+    s, b = (np.asarray(x) for x in batch)
+    start = model.get_weights()
+
+    def f(x):
+        return np.asarray(x)
+
+    def content(encoder, x):
+        return model.content_shared(encoder(x))
+
+    def decode(decoder, c, z):
+        return f(decoder((model.generator_shared(c), z)))
+
+    def code(x):
+        mu, logvar = (f(t) for t in model.blur_encoder(x))
+        return mu, logvar, mu + 0.1 * np.exp(0.5 * logvar)
+
+    def l1(x, y):
+        return float(np.mean(np.abs(x - y)))
+
+    def softplus(x):
+        return np.logaddexp(0.0, x)
+
+    mu, logvar, z_b = code(b)
+    z_r = np.full_like(z_b, 2.0)
+    c_s, c_b = (
+        content(model.content_encoder_sharp, s),
+        content(model.content_encoder_blurred, b),
+    )
+    s_b = decode(model.decoder_sharp, c_b, z_b)  # Deblurred.
+    b_s = decode(model.decoder_blurred, c_s, z_b)  # Reblurred.
+    s_r = decode(model.decoder_sharp, c_b, z_r)  # The random branch.
+    b_r = decode(model.decoder_blurred, c_s, z_r)
+    _, _, z_bs = code(b_s)
+    s_hat = decode(
+        model.decoder_sharp, content(model.content_encoder_blurred, b_s), z_bs
+    )
+    b_hat = decode(
+        model.decoder_blurred, content(model.content_encoder_sharp, s_b), z_bs
+    )
+    lowpass = f(model.perceptual(b))
+    raw = {
+        "cycle": l1(s, s_hat) + l1(b, b_hat),
+        "self_recon": l1(s, decode(model.decoder_sharp, c_s, z_b))
+        + l1(b, decode(model.decoder_blurred, c_b, z_b)),
+        "kl": float(np.mean(0.5 * np.sum(mu**2 + np.exp(logvar) - logvar - 1, -1))),
+        "perceptual": float(np.mean((f(model.perceptual(s_b)) - lowpass) ** 2)),
+        "random_perceptual": float(np.mean((f(model.perceptual(s_r)) - lowpass) ** 2)),
+        "latent": l1(code(b_r)[0], z_r),
+    }
+    pairs = [
+        (model.disc_sharp, s, s_b),
+        (model.disc_blurred, b, b_s),
+        (model.disc_sharp_random, s, s_r),
+        (model.disc_blurred_random, b, b_r),
+    ]
+
+    def patch_mean(logits, fn):
+        return sum(float(np.mean(fn(f(x)))) for x in logits)
+
+    d_loss = sum(
+        patch_mean(d(real), lambda x: softplus(-x)) + patch_mean(d(fake), softplus)
+        for d, real, fake in pairs
+    )
+    # The E/G adversarial terms see the discriminators after their step.
+    model.train_step(batch, update_generators=False)
+    adversarial = [patch_mean(d(fake), lambda x: softplus(-x)) for d, _, fake in pairs]
+    raw["adversarial"] = adversarial[0] + adversarial[1]
+    raw["random_adversarial"] = adversarial[2] + adversarial[3]
+
+    model.set_weights(start)
+    model.compile(jit_compile=False)  # Fresh optimizer state.
+    model.reset_metrics()
+    logs = {
+        k: float(v) for k, v in model.train_step(batch, update_generators=True).items()
+    }
+    weight_of = {"random_adversarial": "adversarial_weight"}
+    expected = {
+        name: value * weights[weight_of.get(name, f"{name}_weight")]
+        for name, value in raw.items()
+    }
+    expected["d_loss"] = d_loss
+    expected["g_loss"] = sum(v for k, v in expected.items() if k != "d_loss")
+    assert set(logs) == set(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(
+            logs[name], value, rtol=1e-4, atol=1e-6, err_msg=name
+        )

@@ -1,10 +1,8 @@
 """Tests for keras_udd.ocr (Tesseract CER) and the OCR columns of evaluate."""
 
 import csv
-import importlib.util
 import json
 import shutil
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -234,19 +232,16 @@ def test_validation_ocr_logs_val_cer_for_the_csv_logger(tmp_path, monkeypatch):
 
 @needs_tesseract
 def test_train_puts_validation_ocr_before_the_csv_logger(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        "train", Path(__file__).resolve().parents[1] / "train.py"
-    )
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    from tests.test_train import train
+
     cfg = Config(data=DataConfig(**PAGES), train=TrainConfig(val_ocr_images=2))
     samples = train.validation_samples(
         make_test_dataset(cfg.data, 1, split="val", whole=False), 2
     )
     assert samples[0].shape == (2, cfg.data.crop_size, cfg.data.crop_size, 3)
-    out, _ = train.make_callbacks(cfg, str(tmp_path), samples, True, 0.0)
+    out, _ = train.make_callbacks(cfg, str(tmp_path), str(tmp_path), samples, True, 0.0)
     kinds = [type(c) for c in out]
     assert kinds.index(ocr.ValidationOCR) < kinds.index(keras.callbacks.CSVLogger)
     cfg.train.val_ocr_images = 0
-    out, _ = train.make_callbacks(cfg, str(tmp_path), samples, True, 0.0)
+    out, _ = train.make_callbacks(cfg, str(tmp_path), str(tmp_path), samples, True, 0.0)
     assert ocr.ValidationOCR not in [type(c) for c in out]

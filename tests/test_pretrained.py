@@ -41,14 +41,21 @@ def test_lookup_by_name_prefers_existing_paths(shipped, tmp_path, monkeypatch):
         pretrained.model_path("nope")
 
 
-def test_load_pretrained_is_the_deblurrer_deterministic_any_size(shipped):
-    model = pretrained.load_pretrained("tiny")
+def loaded_deterministic_any_size(name, shape=(1, 37, 53, 3)):
+    """The shipped `Deblurrer` `name`, checked to give the same output twice
+    for an odd-sized input of that size; returns (model, input, output)."""
+    model = pretrained.load_pretrained(name)
     assert isinstance(model, Deblurrer)
-    x = np.random.default_rng(0).uniform(-1, 1, (1, 37, 53, 3)).astype("float32")
+    x = np.random.default_rng(0).uniform(-1, 1, shape).astype("float32")
     a, b = np.asarray(model(x)), np.asarray(model(x))
     assert a.shape == x.shape
     np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(a, np.asarray(shipped(x)))
+    return model, x, a
+
+
+def test_load_pretrained_is_the_deblurrer_deterministic_any_size(shipped):
+    _, x, out = loaded_deterministic_any_size("tiny")
+    np.testing.assert_array_equal(out, np.asarray(shipped(x)))
 
 
 def test_deblur_function_and_evaluate_take_the_name(shipped):
@@ -59,3 +66,27 @@ def test_deblur_function_and_evaluate_take_the_name(shipped):
     assert fn(image).shape == image.shape
     _, data = evaluate.parse_args(["--model", "tiny", "--no-ocr"])
     assert (data.load_size, data.crop_size, data.test_images) == (36, 32, 3)
+
+
+def test_shipped_text_model_deblurs_held_out_test_pages():
+    """Quality regression (inference only): the `text` model that ships in
+    the package loads offline, is deterministic, keeps odd sizes and, on 8
+    pages of its domain's test split (never seen in training), scores above
+    the blurred input in PSNR."""
+    import dataclasses
+
+    from keras_udd.data import make_test_dataset
+    from keras_udd.metrics import psnr, to_unit_range
+
+    assert "text" in pretrained.available()
+    model, _, _ = loaded_deterministic_any_size("text", (1, 61, 77, 3))
+
+    data = Config.from_dict(pretrained.model_info("text")["config"]).data
+    data = dataclasses.replace(data, deterministic=True)
+    scores = {"output": [], "blurred": []}
+    for blurred, sharp in make_test_dataset(data, split="test").take(8):
+        sharp = to_unit_range(sharp)
+        scores["output"].append(float(psnr(to_unit_range(model(blurred)), sharp)[0]))
+        scores["blurred"].append(float(psnr(to_unit_range(blurred), sharp)[0]))
+    assert len(scores["output"]) == 8
+    assert np.mean(scores["output"]) > np.mean(scores["blurred"]), scores

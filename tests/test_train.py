@@ -24,6 +24,7 @@ from keras_udd.model import UIDGAN
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("train", ROOT / "train.py")
 train = importlib.util.module_from_spec(_spec)
+sys.modules["train"] = train  # As an import would (dataclasses look it up).
 _spec.loader.exec_module(train)
 
 TINY_FLAGS = [

@@ -72,13 +72,17 @@ class IndexedPool:
     def size(self) -> int:
         return len(self.ids)
 
-    def dataset(self, shuffle_seed: int | None, repeat: bool) -> tf.data.Dataset:
-        """Yields `(id, image)`: tf.string scalar, uint8 `[H, W, 3]`."""
+    def dataset(
+        self, shuffle_seed: int | None, repeat: bool, skip: int = 0
+    ) -> tf.data.Dataset:
+        """Yields `(id, image)`: tf.string scalar, uint8 `[H, W, 3]`; with
+        `skip`, from element `skip` of the id stream on (skipped unloaded)."""
         ds = tf.data.Dataset.from_tensor_slices(list(self.ids))
         if shuffle_seed is not None:
             ds = ds.shuffle(len(self.ids), seed=shuffle_seed)
         if repeat:
             ds = ds.repeat()
+        ds = ds.skip(skip)
         load = self.load
 
         def _load(source_id):
@@ -100,8 +104,11 @@ class TfdsPool:
     load_size: int
     size: int
 
-    def dataset(self, shuffle_seed: int | None, repeat: bool) -> tf.data.Dataset:
-        """Yields `(id, image)`: tf.string scalar, uint8 `[H, W, 3]`."""
+    def dataset(
+        self, shuffle_seed: int | None, repeat: bool, skip: int = 0
+    ) -> tf.data.Dataset:
+        """Yields `(id, image)`: tf.string scalar, uint8 `[H, W, 3]`; with
+        `skip`, from element `skip` on (skipped before resizing)."""
         import tensorflow_datasets as tfds
 
         read_config = tfds.ReadConfig(add_tfds_id=True, shuffle_seed=shuffle_seed)
@@ -119,6 +126,7 @@ class TfdsPool:
             ds = ds.repeat()
         else:
             ds = ds.take(self.size)
+        ds = ds.skip(skip)
         load_size = self.load_size
 
         def _resize(example):
@@ -236,7 +244,7 @@ def build_text(cfg: DataConfig) -> DomainData:
     fonts = find_fonts(cfg.font_dir)
     if cfg.font_dir is not None and not fonts:
         raise ValueError(f"--font-dir {cfg.font_dir}: no .ttf or .otf fonts found")
-    renderer = TextRenderer(cfg.load_size, cfg.seed, fonts)
+    renderer = TextRenderer(cfg.load_size, cfg.seed, fonts, cfg.text_tones)
     half = (n - held) // 2
 
     def pool(name, lo, hi):

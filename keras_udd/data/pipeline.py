@@ -154,8 +154,11 @@ def _degrade_whole(cfg: DataConfig, image, kernel, seed):
     return degrade.maybe_jpeg(x, cfg.jpeg_prob, cfg.jpeg_quality_min, seeds[1])
 
 
-def _train_stream(cfg: DataConfig, pool, stream: int, bank: np.ndarray | None):
-    """`{"image": float32 [crop, crop, 3] in [-1, 1], "id": string}` forever."""
+def _train_stream(
+    cfg: DataConfig, pool, stream: int, bank: np.ndarray | None, start: int = 0
+):
+    """`{"image": float32 [crop, crop, 3] in [-1, 1], "id": string}` forever,
+    from element `start` of the stream on."""
     bank_t = None if bank is None else tf.constant(bank)
     n_bank = 0 if bank is None else bank.shape[0]
     base = (cfg.seed, stream)
@@ -175,8 +178,8 @@ def _train_stream(cfg: DataConfig, pool, stream: int, bank: np.ndarray | None):
             out = degrade.maybe_flip(out, seeds[3])
         return {"image": degrade.to_signed(out), "id": source_id}
 
-    ds = pool.dataset(shuffle_seed=cfg.seed * 1000 + stream, repeat=True)
-    return ds.enumerate().map(augment, num_parallel_calls=AUTOTUNE)
+    ds = pool.dataset(shuffle_seed=cfg.seed * 1000 + stream, repeat=True, skip=start)
+    return ds.enumerate(start).map(augment, num_parallel_calls=AUTOTUNE)
 
 
 def _options(deterministic: bool) -> tf.data.Options:
@@ -190,19 +193,22 @@ def _options(deterministic: bool) -> tf.data.Options:
 
 
 def make_train_examples(
-    cfg: DataConfig, domain: DomainData | None = None
+    cfg: DataConfig, domain: DomainData | None = None, start_batch: int = 0
 ) -> tf.data.Dataset:
     """The training stream with source ids, for inspection and tests.
 
     Yields dicts of batches: `sharp`, `blurred` float32 `[batch_size, crop_size,
     crop_size, 3]` in [-1, 1]; `sharp_id`, `blurred_id` tf.string `[batch_size]`
-    naming the source image of each (file path, `text/<i>` or TFDS id).
+    naming the source image of each (file path, `text/<i>` or TFDS id). With
+    `start_batch`, from that batch of the stream on (how a resumed run
+    continues; the skipped images are not loaded).
     """
     validate(cfg)
     domain = build_domain(cfg) if domain is None else domain
     bank = kernel_bank(cfg) if domain.synthetic_blur else None
-    sharp = _train_stream(cfg, domain.sharp, SHARP_STREAM, None)
-    blurred = _train_stream(cfg, domain.blurred, BLUR_STREAM, bank)
+    start = start_batch * cfg.batch_size
+    sharp = _train_stream(cfg, domain.sharp, SHARP_STREAM, None, start)
+    blurred = _train_stream(cfg, domain.blurred, BLUR_STREAM, bank, start)
     ds = tf.data.Dataset.zip(sharp, blurred).map(
         lambda s, b: {
             "sharp": s["image"],
@@ -215,8 +221,9 @@ def make_train_examples(
     return ds.with_options(_options(cfg.deterministic))
 
 
-def make_train_dataset(cfg: DataConfig) -> tf.data.Dataset:
-    """Infinite unpaired training batches `(sharp, blurred)`.
+def make_train_dataset(cfg: DataConfig, start_batch: int = 0) -> tf.data.Dataset:
+    """Infinite unpaired training batches `(sharp, blurred)`, from batch
+    `start_batch` of the stream on.
 
     Both float32 `[cfg.batch_size, cfg.crop_size, cfg.crop_size, 3]` in
     [-1, 1]; sharp and blurred images come from disjoint source images.
@@ -225,7 +232,7 @@ def make_train_dataset(cfg: DataConfig) -> tf.data.Dataset:
         ValueError: unknown domain, bad settings, empty folders (flag named).
         FileNotFoundError: missing folders or data (flag and path named).
     """
-    return make_train_examples(cfg).map(
+    return make_train_examples(cfg, start_batch=start_batch).map(
         lambda e: (e["sharp"], e["blurred"]), num_parallel_calls=AUTOTUNE
     )
 

@@ -5,7 +5,7 @@ is rendered lazily inside the pipeline (a few milliseconds per page) and is the
 same on every run with the same fonts. Each page: random words, numbers and
 punctuation in one font (TrueType fonts found on the machine, else Pillow's
 built-in font) at a random size, with random line spacing, left margin, ink and
-paper colours, a slight rotation and a slight illumination gradient.
+paper colours (`TONES`), a slight rotation and a slight illumination gradient.
 """
 
 from __future__ import annotations
@@ -20,6 +20,15 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 logger = logging.getLogger(__name__)
+
+# Tone ranges: (paper grey level, paper tint per channel, ink grey level, ink
+# tint), each U(lo, hi) on 0..255. "varied": dark inks on light tinted papers;
+# "document": near-black ink on near-white paper, as scanned documents (the
+# paper's text domain).
+TONES = {
+    "varied": ((215, 255), (-12, 12), (0, 90), (-15, 15)),
+    "document": ((235, 255), (-4, 4), (0, 30), (-5, 5)),
+}
 
 FONT_DIRS = (
     "/usr/share/fonts",
@@ -78,14 +87,24 @@ class TextRenderer:
             `load_size`). Width is `height * U(1, 1.5)`.
         seed: pool seed; page `i` depends only on `(seed, i)` and the fonts.
         fonts: font file paths; empty = Pillow's built-in font.
+        tones: a key of `TONES` (the pages differ only in their colours).
 
     Font sizes are `U(0.06, 0.15) * height` px (9-22 px at 144).
     """
 
-    def __init__(self, height: int, seed: int, fonts: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        height: int,
+        seed: int,
+        fonts: tuple[str, ...] = (),
+        tones: str = "varied",
+    ):
+        if tones not in TONES:
+            raise ValueError(f"tones must be one of {tuple(TONES)}, got {tones!r}")
         self.height = height
         self.seed = seed
         self.fonts = tuple(fonts)
+        self.tones = tones
         self._local = threading.local()  # Per-thread FreeType objects.
         if not self.fonts:
             logger.info("no TrueType fonts found; rendering with Pillow's font")
@@ -124,8 +143,9 @@ class TextRenderer:
         w = int(round(h * rng.uniform(1.0, 1.5)))
         margin = int(0.1 * max(h, w)) + 2  # Room for the rotation.
         ch, cw = h + 2 * margin, w + 2 * margin
-        paper = np.clip(rng.uniform(215, 255) + rng.uniform(-12, 12, 3), 0, 255)
-        ink = np.clip(rng.uniform(0, 90) + rng.uniform(-15, 15, 3), 0, 255)
+        paper_grey, paper_tint, ink_grey, ink_tint = TONES[self.tones]
+        paper = np.clip(rng.uniform(*paper_grey) + rng.uniform(*paper_tint, 3), 0, 255)
+        ink = np.clip(rng.uniform(*ink_grey) + rng.uniform(*ink_tint, 3), 0, 255)
         paper_rgb = tuple(int(v) for v in paper)
         ink_rgb = tuple(int(v) for v in ink)
         page = Image.new("RGB", (cw, ch), paper_rgb)
