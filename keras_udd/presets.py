@@ -39,8 +39,11 @@ PRESETS: dict[str, dict[str, dict]] = {
         "data": {
             # Pages 128 px high (fonts 8-19 px), 21-px kernels: blurred text
             # that is still there to recover (the default 31 px on 144-px
-            # pages erases small fonts).
+            # pages erases small fonts). Near-black ink on near-white paper:
+            # the low-pass term pins a page's mean tone, not its contrast, and
+            # on tinted pages the output turned black on white.
             "load_size": 128,
+            "text_tones": "document",
             "crop_size": 64,
             "blur_kernel_size": 21,
             "val_images": 32,
