@@ -75,11 +75,13 @@ def test_shipped_text_model_deblurs_held_out_test_pages():
     the blurred input in PSNR."""
     import dataclasses
 
+    import keras_udd
     from keras_udd.data import make_test_dataset
     from keras_udd.metrics import psnr, to_unit_range
 
     assert "text" in pretrained.available()
     model, _, _ = loaded_deterministic_any_size("text", (1, 61, 77, 3))
+    assert isinstance(keras_udd.load_pretrained("text"), Deblurrer)
 
     data = Config.from_dict(pretrained.model_info("text")["config"]).data
     data = dataclasses.replace(data, deterministic=True)
