@@ -1,6 +1,8 @@
 """Mixed precision: float16 with loss scaling and bfloat16 train a tiny model
 on the CPU, save and restore their state, and still export float32."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -80,3 +82,26 @@ def test_mixed_precision_trains_restores_and_exports_float32(
     assert result.dtype == np.float32
     expected = np.clip((reference + 1) / 2, 0, 1)
     np.testing.assert_allclose(result, expected, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float16", "bfloat16"])
+def test_train_py_mixed_precision_flag(precision, policy, tmp_path):
+    """`train.py --mixed-precision`: the run trains under that policy, saves
+    its optimizers (loss-scaled for float16) and records the flag."""
+    from tests.test_train import TINY_FLAGS, train
+
+    out = tmp_path / "run"
+    argv = ["--domain", "text", *TINY_FLAGS, "--mixed-precision", precision,
+            "--epochs", "1", "--steps-per-epoch", "2",
+            "--output-dir", str(out)]  # fmt: skip
+    assert train.main(argv) == 0
+    assert keras.mixed_precision.dtype_policy().name == f"mixed_{precision}"
+    model = keras.saving.load_model(out / "latest.keras")
+    scaled = isinstance(model.d_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled == (precision == "float16")
+    assert int(model.iterations.numpy()) == 2
+    assert (
+        json.loads((out / "config.json").read_text())["train"]["mixed_precision"]
+        == precision
+    )
