@@ -356,9 +356,8 @@ class SampleGrid(keras.callbacks.Callback):
 
 class LocalValidation(keras.callbacks.Callback):
     """Validation on every worker alone, for MultiWorkerMirroredStrategy: at
-    every epoch end, adds to the logs the values of `UIDGAN.test_step`
-    (`val_psnr`, `val_ssim`, `val_psnr_blurred`, `val_ssim_blurred`,
-    `val_psnr_sharp_recon`; means over the pages) computed from this
+    every epoch end, adds to the logs `UIDGAN.validation_values` as
+    `test_step` reports them (`val_psnr`, ...; means over the pages) from this
     worker's copy of the weights, with no collective operation.
 
     Keras' own validation splits each batch across the workers, and the whole
@@ -377,19 +376,10 @@ class LocalValidation(keras.callbacks.Callback):
         self.dataset = dataset
 
     def scores(self) -> dict[str, float]:
-        from keras_udd.metrics import psnr, ssim, to_unit_range
-
-        names = ("psnr", "ssim", "psnr_blurred", "ssim_blurred", "psnr_sharp_recon")
-        values = {name: [] for name in names}
+        values = {}
         for blurred, sharp in self.dataset:
-            out = to_unit_range(self.model.deblurrer(blurred))
-            recon = to_unit_range(self.model.sharp_autoencoder(sharp))
-            blurred, sharp = to_unit_range(blurred), to_unit_range(sharp)
-            for name, value in (("psnr", psnr(out, sharp)), ("ssim", ssim(out, sharp)),
-                                ("psnr_blurred", psnr(blurred, sharp)),
-                                ("ssim_blurred", ssim(blurred, sharp)),
-                                ("psnr_sharp_recon", psnr(recon, sharp))):  # fmt: skip
-                values[name].extend(np.asarray(value).reshape(-1).tolist())
+            for name, value in self.model.validation_values(blurred, sharp).items():
+                values.setdefault(name, []).extend(np.asarray(value).reshape(-1))
         return {f"val_{name}": float(np.mean(v)) for name, v in values.items()}
 
     def on_epoch_end(self, epoch, logs=None):

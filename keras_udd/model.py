@@ -678,22 +678,25 @@ class UIDGAN(keras.Model):
             self.jit_compile = jit_compile
 
     def test_step(self, data):
-        """PSNR/SSIM on a paired batch `(blurred, sharp)` in [-1, 1]: of the
-        deblurred output (psnr, ssim) and of the blurred input (the baseline,
+        """`validation_values` of a paired batch `(blurred, sharp)`, averaged
+        over the evaluation by the trackers."""
+        for name, value in self.validation_values(*data).items():
+            self.eval_trackers[name].update_state(value)
+        return self._logs(self.eval_trackers)
+
+    def validation_values(self, blurred, sharp):
+        """Per-image PSNR/SSIM of a paired batch in [-1, 1]: of the deblurred
+        output (psnr, ssim) and of the blurred input (the baseline,
         psnr_blurred, ssim_blurred), all on [0, 1]; and psnr_sharp_recon, the
         PSNR of the sharp image autoencoded through E^c_S and G_S (a
         diagnostic: the best G_S can draw that image)."""
-        blurred, sharp = data
         deblurred = to_unit_range(self.deblurrer(blurred))
         recon = to_unit_range(self.sharp_autoencoder(sharp))
         blurred, sharp = to_unit_range(blurred), to_unit_range(sharp)
-        values = {
+        return {
             "psnr": psnr(deblurred, sharp),
             "ssim": ssim(deblurred, sharp),
             "psnr_blurred": psnr(blurred, sharp),
             "ssim_blurred": ssim(blurred, sharp),
             "psnr_sharp_recon": psnr(recon, sharp),
         }
-        for name, value in values.items():
-            self.eval_trackers[name].update_state(value)
-        return self._logs(self.eval_trackers)
