@@ -3,17 +3,17 @@
 - `TerminateOnNonFinite`: stops at the first step with a NaN or infinite loss
   term (Keras' `TerminateOnNaN` reads only `logs["loss"]`, which UIDGAN does
   not report), raising `TrainingDiverged`.
-- `TrainingBackup`: `keras.callbacks.BackupAndRestore` that also resumes in the
-  middle of an epoch and can back up on demand (Ctrl-C, time limit).
+- `TrainingBackup`: backups in `keras.callbacks.BackupAndRestore`'s files that
+  also resume in the middle of an epoch and can be taken on demand (Ctrl-C,
+  time limit).
 - `SafeModelCheckpoint`: `keras.callbacks.ModelCheckpoint` that never leaves a
   half-written `.keras` file.
 
 Neither of the two saving callbacks writes non-finite weights or optimizer
 state: they raise `TrainingDiverged` instead, so the files on disk keep the
 last finite state.
-- `RunTensorBoard`: `keras.callbacks.TensorBoard` whose step counter and
-  learning rates come from the UIDGAN optimizers, so resumed runs continue
-  the curves, and which can serve several `fit` calls.
+- `RunTensorBoard`: TensorBoard scalars whose step is the model's step count,
+  so resumed runs continue the curves, with both learning rates.
 - `SampleGrid`: rows of blurred | deblurred | sharp on fixed validation
   images, as a TensorBoard image and as `samples/epoch_XXX.png`.
 - `StopOnSignal`: Ctrl-C / SIGTERM stop training between two steps.
@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -136,26 +137,34 @@ def interrupts_deferred():
         signal.raise_signal(signum)
 
 
-class TrainingBackup(keras.callbacks.BackupAndRestore):
+class TrainingBackup(keras.callbacks.Callback):
     """Backs up weights and optimizer state at every epoch end and, with
     `save_freq=N`, every N steps; a rerun continues at the saved step.
 
-    Keras' own callback restores only the epoch. Here the position is the
-    optimizer's iteration count, saved with the weights: `restore()` returns
-    `divmod(iterations, steps_per_epoch)` = (epoch, steps done in it), and
-    the caller runs the rest of an interrupted epoch before the whole ones
-    (train.py does this). The metadata file keeps Keras' format (`epoch`,
-    `batch`: steps done in that epoch). Each backup replaces the previous one
-    only once it is completely written. The backup is deleted when the final
-    `fit` (`final=True`) ends without being stopped.
+    The files are those of `keras.callbacks.BackupAndRestore`
+    (`backup_dir/latest.weights.h5` and `training_metadata.json` with `epoch`
+    and `batch`: steps done in that epoch), but Keras' callback restores only
+    the epoch. Here the position is the model's step count, saved with the
+    weights: `restore()` returns `divmod(iterations, steps_per_epoch)` =
+    (epoch, steps done in it), and the caller runs the rest of an interrupted
+    epoch before the whole ones (train.py does this). Each backup replaces the
+    previous one only once it is completely written. The backup is deleted
+    when the final `fit` (`final=True`) ends without being stopped.
     """
 
+    WEIGHTS = "latest.weights.h5"
+    METADATA = "training_metadata.json"
+
     def __init__(self, backup_dir, steps_per_epoch, save_freq="epoch"):
-        super().__init__(
-            backup_dir,
-            save_freq=save_freq if save_freq else "epoch",
-            delete_checkpoint=True,
-        )
+        super().__init__()
+        if save_freq != "epoch" and not isinstance(save_freq, int):
+            raise ValueError(
+                f"save_freq: 'epoch' or a number of steps, not {save_freq!r}"
+            )
+        self.backup_dir = str(backup_dir)
+        self.weights_path = os.path.join(self.backup_dir, self.WEIGHTS)
+        self.metadata_path = os.path.join(self.backup_dir, self.METADATA)
+        self.save_freq = save_freq or "epoch"
         self.steps_per_epoch = steps_per_epoch
         self.final = True
         self._restored = False
@@ -170,11 +179,9 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
         `(epoch, steps done in it)`, or None when there is no backup."""
         self.set_model(model)
         self._restored = True
-        if not os.path.exists(self._weights_path):
+        if not os.path.exists(self.weights_path):
             return None
-        super().on_train_begin()  # Loads weights, falls back to the .bkp copy.
-        # fit() prefers this over its `initial_epoch`; the caller passes it.
-        model._initial_epoch = None
+        model.load_weights(self.weights_path)
         self._saved_iteration = self._iterations()
         return divmod(self._saved_iteration, self.steps_per_epoch)
 
@@ -186,12 +193,12 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
         if isinstance(self.save_freq, int):
             self._steps_since_save += 1
             if self._steps_since_save >= self.save_freq:
-                self._save_model()
+                self.save()
 
     def on_epoch_end(self, epoch, logs=None):
-        self._save_model()
+        self.save()
 
-    def _save_model(self):
+    def save(self):
         """Writes to temporary files, then renames them over the backup: a
         kill during the write leaves the previous backup intact, and Ctrl-C
         or SIGTERM wait until the write is done. Non-finite weights raise
@@ -204,11 +211,11 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
         with interrupts_deferred():
             partial = os.path.join(self.backup_dir, "partial.weights.h5")
             self.model.save_weights(partial, overwrite=True)
-            os.replace(partial, self._weights_path)
-            partial = self._training_metadata_path + ".partial"
+            os.replace(partial, self.weights_path)
+            partial = self.metadata_path + ".partial"
             with open(partial, "w") as f:
                 json.dump({"epoch": epoch, "batch": batch}, f)
-            os.replace(partial, self._training_metadata_path)
+            os.replace(partial, self.metadata_path)
             self._saved_iteration = iteration
 
     def save_now(self):
@@ -218,72 +225,120 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
         part is that epoch's validation and checkpoints, never training
         steps)."""
         if self.model is not None and self._iterations() != self._saved_iteration:
-            self._save_model()
+            self.save()
 
     def on_train_end(self, logs=None):
         if self.final and not self.model.stop_training:
-            super().on_train_end(logs)
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
 
 
 class SafeModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """`ModelCheckpoint` that writes `NAME.partial.keras` and renames it over
-    `NAME.keras` once complete, with Ctrl-C and SIGTERM held during the
-    write: a stopped or killed run never leaves a truncated checkpoint.
-    Non-finite weights raise `TrainingDiverged` and leave `NAME.keras` as it
-    is."""
+    """`ModelCheckpoint` to a fixed `NAME.keras` that writes
+    `NAME.partial.keras` and renames it over `NAME.keras` once complete, with
+    Ctrl-C and SIGTERM held during the write: a stopped or killed run never
+    leaves a truncated checkpoint. Non-finite weights raise `TrainingDiverged`
+    and leave `NAME.keras` as it is. (`filepath` takes no `{epoch}`-style
+    placeholders.)"""
 
-    def _get_file_path(self, epoch, batch, logs):
-        root, ext = os.path.splitext(super()._get_file_path(epoch, batch, logs))
-        return f"{root}.partial{ext}"
+    def __init__(self, filepath, **kwargs):
+        self.final_path = str(filepath)
+        root, ext = os.path.splitext(self.final_path)
+        super().__init__(f"{root}.partial{ext}", **kwargs)
 
-    def _save_model(self, epoch, batch, logs):
-        final = super()._get_file_path(epoch, batch, logs)
-        partial = self._get_file_path(epoch, batch, logs)
-        check_finite_state(self.model, final)
+    def _saved(self, save):
+        """Runs Keras' `save()`, which writes `self.filepath` if this is a
+        step or epoch to save at, and moves what it wrote into place (after
+        the finiteness check, which runs only then)."""
         with interrupts_deferred():
-            super()._save_model(epoch, batch, logs)  # Writes `partial`, if at all.
-            if os.path.exists(partial):
-                os.replace(partial, final)
+            if os.path.exists(self.filepath):  # Left by a killed run.
+                os.remove(self.filepath)
+            save()
+            if not os.path.exists(self.filepath):
+                return
+            try:
+                check_finite_state(self.model, self.final_path)
+            except TrainingDiverged:
+                os.remove(self.filepath)
+                raise
+            os.replace(self.filepath, self.final_path)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._saved(
+            lambda: super(SafeModelCheckpoint, self).on_train_batch_end(batch, logs)
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._saved(lambda: super(SafeModelCheckpoint, self).on_epoch_end(epoch, logs))
 
 
-class RunTensorBoard(keras.callbacks.TensorBoard):
-    """TensorBoard whose batch-level step is the D optimizer's iteration count
-    (continuous across resumed runs), which logs both learning rates, and
-    which can be reused by successive `fit` calls. Epoch-level scalars are
-    always written (Keras drops them with an integer `update_freq`)."""
+class RunTensorBoard(keras.callbacks.Callback):
+    """TensorBoard scalars of a run, in the layout of
+    `keras.callbacks.TensorBoard` (`log_dir/train` and `log_dir/validation`,
+    tags `batch_NAME` and `epoch_NAME`), which stays right across resumed
+    runs and several `fit` calls:
 
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._step_synced = False
+    - with an integer `update_freq`, every that many steps the step's logs
+      as `batch_NAME` at the model's step count (continuous after a resume);
+    - at every epoch end the epoch's logs as `epoch_NAME` at the epoch (the
+      `val_` ones in `validation/`), with both learning rates
+      (`learning_rate_d`, `learning_rate_g`) in `train/`.
+    """
 
-    def on_train_batch_begin(self, batch, logs=None):
-        if not self._step_synced:
-            self._global_train_batch = int(self._iterations())
-            self._step_synced = True
-        super().on_train_batch_begin(batch, logs)
+    def __init__(self, log_dir, update_freq="epoch"):
+        super().__init__()
+        self.log_dir = str(log_dir)
+        self.update_freq = update_freq if isinstance(update_freq, int) else None
+        self._writers = {}
 
-    def _iterations(self):
-        return optimizer_iterations(self.model)
+    def writer(self, name):
+        """The summary writer of `log_dir/name`, created on first use."""
+        if name not in self._writers:
+            path = os.path.join(self.log_dir, name)
+            self._writers[name] = tf.summary.create_file_writer(path)
+        return self._writers[name]
 
-    def _collect_learning_rate(self, logs):
-        logs = dict(logs or {})
+    def _write(self, name, prefix, values, step):
+        with self.writer(name).as_default(), tf.summary.record_if(True):
+            for key, value in values.items():
+                tf.summary.scalar(f"{prefix}_{key}", value, step=step)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.update_freq is None:
+            return
+        step = optimizer_iterations(self.model)
+        if step % self.update_freq == 0:
+            self._write("train", "batch", scalar_logs(logs), step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = scalar_logs(logs)
+        train = {k: v for k, v in values.items() if not k.startswith("val_")}
         for key, name in (("d", "d_optimizer"), ("g", "g_optimizer")):
             optimizer = getattr(self.model, name, None)
             if optimizer is not None:
                 rate = keras.ops.convert_to_numpy(optimizer.learning_rate)
-                logs[f"learning_rate_{key}"] = float(rate)
-        return logs
+                train[f"learning_rate_{key}"] = float(rate)
+        validation = {k[4:]: v for k, v in values.items() if k.startswith("val_")}
+        self._write("train", "epoch", train, epoch)
+        if validation:
+            self._write("validation", "epoch", validation, epoch)
 
-    def _log_epoch_metrics(self, epoch, logs):
-        # With an integer update_freq, Keras leaves a `record_if(step % freq
-        # == 0)` context open, which drops these unless the step count happens
-        # to be a multiple of the frequency.
-        with self.summary.record_if(True):
-            super()._log_epoch_metrics(epoch, logs)
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.flush()
 
-    def _close_writers(self):
-        super()._close_writers()
-        self._writers = {}
+
+def scalar_logs(logs) -> dict[str, float]:
+    """The numeric entries of `logs` as floats (a value of shape [1], as
+    under MultiWorkerMirroredStrategy, included)."""
+    values = {}
+    for name, value in (logs or {}).items():
+        try:
+            array = np.asarray(value, np.float64)
+        except (TypeError, ValueError):
+            continue
+        if array.size == 1:
+            values[name] = float(array.reshape(()))
+    return values
 
 
 def image_grid(columns, gap=2) -> np.ndarray:

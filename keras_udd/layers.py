@@ -10,6 +10,8 @@ import contextlib
 import keras
 from keras import layers, ops
 
+from keras_udd import keras_private
+
 
 def conv_initializer():
     """N(0, 0.02) for conv and transposed-conv kernels, as the reference."""
@@ -295,7 +297,7 @@ def sliced_reflection_padding(model):
     slices + concatenations (identical values; for TFLite export)."""
     pads = [
         layer
-        for layer in model._flatten_layers(include_self=True, recursive=True)
+        for layer in keras_private.sublayers(model)
         if isinstance(layer, ReflectionPadding2D)
     ]
     for layer in pads:

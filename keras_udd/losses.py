@@ -1,9 +1,11 @@
-"""The loss terms of UID-GAN, each returned per example ([N]).
+"""The loss terms of UID-GAN, and their assembly into a training step's losses.
 
-Per-example values let the model average over the GLOBAL batch, which is
-what `tf.distribute` needs (gradients are summed over replicas).
+Each term is returned per example ([N]): the assembly averages over the
+GLOBAL batch, which is what `tf.distribute` needs (gradients are summed over
+replicas).
 """
 
+import tensorflow as tf
 from keras import ops
 
 
@@ -65,3 +67,102 @@ def generator_adversarial_loss(fake_logits, mode="nonsaturating"):
         term = ops.square(fake - 1.0) if mode == "lsgan" else ops.softplus(-fake)
         total = total + _mean_over_features(term)
     return total
+
+
+# ----------------------------------------------------------------- assembly
+def term_weight(config, term):
+    """The weight of loss `term` in a `ModelConfig`, 0 where it is off (the
+    random branch's terms and the latent regression without the branch)."""
+    if term.startswith("random_") or term == "latent":
+        if not config.random_branch:
+            return 0.0
+    if term == "random_adversarial":
+        term = "adversarial"
+    return float(getattr(config, f"{term}_weight"))
+
+
+def logged_terms(config):
+    """The names a training step logs: the D and E/G totals, then each E/G
+    term that is on."""
+    names = ["d_loss", "g_loss", "adversarial", "cycle", "kl"]
+    if config.random_branch:
+        names.append("random_adversarial")
+    for term in ("perceptual", "self_recon", "latent", "random_perceptual"):
+        if term_weight(config, term):
+            names.append(term)
+    return names
+
+
+def global_mean(per_example):
+    """Sum over this replica's examples / the GLOBAL batch size: right under
+    tf.distribute, which sums the replicas' gradients."""
+    replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+    batch = ops.cast(ops.shape(per_example)[0] * replicas, "float32")
+    return ops.sum(ops.cast(per_example, "float32")) / batch
+
+
+def discriminators_loss(pairs, gan_mode):
+    """The summed loss of every discriminator on real vs fake images (global
+    mean). `pairs`: (discriminator, real, fake), the fakes detached."""
+    total = 0.0
+    for disc, real, fake in pairs:
+        logits = disc(ops.concatenate([real, fake]))
+        real_logits = [ops.split(x, 2)[0] for x in logits]
+        fake_logits = [ops.split(x, 2)[1] for x in logits]
+        total += global_mean(discriminator_loss(real_logits, fake_logits, gan_mode))
+    return total
+
+
+def generator_terms(s, b, t, fake_logits, config, perceptual=None):
+    """The weighted E/G loss terms (global means) as two groups, (main,
+    random): the reference's two E/G updates; `random` is empty without the
+    random branch.
+
+    s, b: the real sharp and blurred batch; t: the step's `Translation`
+    (model.py); fake_logits: the discriminators' logits of t's fakes, in the
+    order D_S(s_b), D_B(b_s)[, D_S2(s_r), D_B2(b_r)]; perceptual: the
+    network the perceptual terms compare features of (VGG19 or low-pass).
+    """
+
+    def weight(term):
+        return term_weight(config, term)
+
+    def adversarial(logits):
+        return sum(
+            global_mean(generator_adversarial_loss(f, config.gan_mode)) for f in logits
+        )
+
+    main = {
+        "adversarial": adversarial(fake_logits[:2]),
+        "cycle": global_mean(l1(s, t.s_hat)) + global_mean(l1(b, t.b_hat)),
+        "kl": global_mean(kl_divergence(t.mu, t.logvar)),
+    }
+    random = {}
+    if config.random_branch:
+        random["random_adversarial"] = adversarial(fake_logits[2:])
+    if weight("self_recon"):
+        main["self_recon"] = global_mean(l1(s, t.s_recon)) + global_mean(
+            l1(b, t.b_recon)
+        )
+    if weight("latent"):
+        random["latent"] = global_mean(l1(t.mu_r, t.z_r))
+    # ||VGG(s_b) - VGG(b)||^2 and ||VGG(s_r) - VGG(b)||^2, one network call.
+    compared = [
+        (group, name, image)
+        for group, name, image in (
+            (main, "perceptual", t.s_b),
+            (random, "random_perceptual", t.s_r),
+        )
+        if weight(name)
+    ]
+    if compared:
+        images = [image for _, _, image in compared]
+        features = ops.split(perceptual(ops.concatenate(images + [b])), len(images) + 1)
+        target = ops.stop_gradient(features[-1])
+        for (group, name, _), feature in zip(compared, features):
+            group[name] = global_mean(mean_squared(feature, target))
+
+    def weighted(group):
+        return {name: weight(name) * value for name, value in group.items()}
+
+    return weighted(main), weighted(random)

@@ -1,4 +1,4 @@
-"""UIDGAN: every network of the method, its losses and the custom train_step.
+"""UIDGAN: every network of the method, the forward pass and the custom train_step.
 
 Paper symbol -> code name (the only place they are mapped):
 
@@ -10,9 +10,8 @@ Paper symbol -> code name (the only place they are mapped):
     D_S, D_B    disc_sharp, disc_blurred      real vs s_b, real vs b_s
     D_S2, D_B2  disc_sharp_random, disc_blurred_random  real vs z_r outputs
     VGG         perceptual                    frozen VGG19 conv3_3 features
-    s, b        sharp, blurred                real unpaired images
-    s_b, b_s    deblurred, reblurred          G_S(E^c_B(b), z_b), G_B(E^c_S(s), z_b)
-    s_hat, b_hat  sharp_cycle, blurred_cycle  the cycle reconstructions
+    s, b        the training batch: real unpaired sharp and blurred images
+    s_b, b_s, s_hat, b_hat, ...  fields of `Translation`, the forward pass
 """
 
 import dataclasses
@@ -28,6 +27,7 @@ from keras_udd.config import ModelConfig
 from keras_udd.discriminators import MultiScaleDiscriminator
 from keras_udd.encoders import BlurEncoder, ContentEncoder, SharedContentBlock
 from keras_udd.generators import Decoder
+from keras_udd.keras_private import PrebuiltModel, compiled_step
 from keras_udd.layers import ResidualBlock
 from keras_udd.metrics import psnr, ssim, to_unit_range
 from keras_udd.perceptual import LowPassFeatures, PerceptualNetwork
@@ -39,6 +39,27 @@ MIN_IMAGE_SIZE = 16  # E^b halves H and W four times.
 # cycle's E^c_S(s_b), E^c_B(b_s).
 EPS_B, EPS_BS, Z_RANDOM, CONTENT_S, CONTENT_B, CONTENT_SB, CONTENT_BS = range(7)
 NOISE_STREAMS = 7
+
+
+@dataclasses.dataclass
+class Translation:
+    """The images and codes of one training step's forward pass, named as in
+    the paper (`UIDGAN.translate`); None where the step does not need them.
+    s, b are the real sharp and blurred batch; z_b = mu + eps * sigma of
+    E^b(b); h are the features of generator_shared."""
+
+    mu: object  # E^b(b): the mean and log-variance of b's blur code.
+    logvar: object
+    s_b: object  # G_S(E^c_B(b), z_b): b deblurred.
+    b_s: object  # G_B(E^c_S(s), z_b): s blurred with b's blur.
+    s_recon: object = None  # G_S(E^c_S(s), z_b): s reconstructed.
+    b_recon: object = None  # G_B(E^c_B(b), z_b): b reconstructed.
+    z_r: object = None  # Random branch: a blur code drawn from N(0, I),
+    s_r: object = None  # G_S(E^c_B(b), z_r),
+    b_r: object = None  # G_B(E^c_S(s), z_r),
+    mu_r: object = None  # mu(E^b(b_r)), regressed onto z_r.
+    s_hat: object = None  # G_S(E^c_B(b_s), z_bs), z_bs from E^b(b_s): cycle of s.
+    b_hat: object = None  # G_B(E^c_S(s_b), z_bs): cycle of b.
 
 
 @keras.saving.register_keras_serializable(package="keras_udd")
@@ -101,7 +122,7 @@ class Deblurrer(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="keras_udd")
-class UIDGAN(keras.Model):
+class UIDGAN(PrebuiltModel):
     """Unsupervised domain-specific deblurring via disentangled representations.
 
     `UIDGAN()` builds the reference architecture; pass a `ModelConfig` and/or
@@ -200,23 +221,11 @@ class UIDGAN(keras.Model):
     # ----------------------------------------------------------- structure
     def _weight(self, term):
         """A loss weight, 0 where the term is switched off."""
-        c = self.config
-        if term.startswith("random_") or term == "latent":
-            if not c.random_branch:
-                return 0.0
-        if term == "random_adversarial":
-            term = "adversarial"
-        return float(getattr(c, f"{term}_weight"))
+        return losses.term_weight(self.config, term)
 
     def loss_names(self):
         """The logged loss terms: one list drives trackers and logs."""
-        names = ["d_loss", "g_loss", "adversarial", "cycle", "kl"]
-        if self.config.random_branch:
-            names.append("random_adversarial")
-        for term in ("perceptual", "self_recon", "latent", "random_perceptual"):
-            if self._weight(term):
-                names.append(term)
-        return names
+        return losses.logged_terms(self.config)
 
     @property
     def discriminators(self):
@@ -409,151 +418,100 @@ class UIDGAN(keras.Model):
         ]
 
     @staticmethod
-    def _decode(decoder, pairs):
-        """One batched decoder call on several (features, z) pairs."""
-        features = ops.concatenate([h for h, _ in pairs])
-        codes = ops.concatenate([z for _, z in pairs])
-        return ops.split(decoder((features, codes)), len(pairs))
+    def _decode(decoder, jobs):
+        """{name: decoder(features, z)} for `jobs` {name: (features, z)}, in
+        one batched decoder call."""
+        features = ops.concatenate([h for h, _ in jobs.values()])
+        codes = ops.concatenate([z for _, z in jobs.values()])
+        images = ops.split(decoder((features, codes)), len(jobs))
+        return dict(zip(jobs, images))
 
-    def _translate(self, sharp, blurred, full):
-        """The forward pass. With `full` False only what D needs:
-        s_b, b_s and (random branch) the z_r outputs."""
-        c = self.config
-        out = {}
-        content_s, content_b = self._encode_content(
-            sharp, blurred, (CONTENT_S, CONTENT_B)
-        )
-        z_b, out["mu"], out["logvar"] = self._encode_blur(blurred)
-        features_s, features_b = ops.split(
+    def translate(self, s, b, full=True):
+        """The forward pass of a training step on real sharp `s` and blurred
+        `b`, as a `Translation`. With `full` False only what the
+        discriminators judge: s_b, b_s and (random branch) s_r, b_r."""
+        content_s, content_b = self._encode_content(s, b, (CONTENT_S, CONTENT_B))
+        z_b, mu, logvar = self._encode_blur(b)
+        h_s, h_b = ops.split(
             self.generator_shared(ops.concatenate([content_s, content_b])), 2
         )
-        to_sharp = [("deblurred", features_b, z_b)]
-        to_blurred = [("reblurred", features_s, z_b)]
+        to_sharp, to_blurred = {"s_b": (h_b, z_b)}, {"b_s": (h_s, z_b)}
         if full and self._weight("self_recon"):
-            to_sharp.append(("sharp_recon", features_s, z_b))
-            to_blurred.append(("blurred_recon", features_b, z_b))
-        if c.random_branch:
-            out["z_random"] = self.sample_normal(ops.shape(z_b), Z_RANDOM)
-            to_sharp.append(("sharp_random", features_b, out["z_random"]))
-            to_blurred.append(("blurred_random", features_s, out["z_random"]))
-        for decoder, jobs in ((self.decoder_sharp, to_sharp),
-                              (self.decoder_blurred, to_blurred)):  # fmt: skip
-            images = self._decode(decoder, [(h, z) for _, h, z in jobs])
-            out.update({key: image for (key, _, _), image in zip(jobs, images)})
-        if not full:
-            return out
-        # Cycle: s_hat = G_S(E^c_B(b_s), E^b(b_s)), b_hat = G_B(E^c_S(s_b), E^b(b_s)).
-        content_sb, content_bs = self._encode_content(
-            out["deblurred"], out["reblurred"], (CONTENT_SB, CONTENT_BS)
+            to_sharp["s_recon"], to_blurred["b_recon"] = (h_s, z_b), (h_b, z_b)
+        z_r = None
+        if self.config.random_branch:
+            z_r = self.sample_normal(ops.shape(z_b), Z_RANDOM)
+            to_sharp["s_r"], to_blurred["b_r"] = (h_b, z_r), (h_s, z_r)
+        t = Translation(
+            mu=mu,
+            logvar=logvar,
+            z_r=z_r,
+            **self._decode(self.decoder_sharp, to_sharp),
+            **self._decode(self.decoder_blurred, to_blurred),
         )
-        blur_inputs = [out["reblurred"]]
-        if self._weight("latent"):
-            blur_inputs.append(out["blurred_random"])
+        if full:
+            self._cycle(t)
+        return t
+
+    def _cycle(self, t):
+        """Fills in t's cycle s_hat = G_S(E^c_B(b_s), z_bs) and b_hat =
+        G_B(E^c_S(s_b), z_bs) with z_bs from E^b(b_s), and (latent regression)
+        mu_r = mu(E^b(b_r)), E^b run once on both."""
+        content_sb, content_bs = self._encode_content(
+            t.s_b, t.b_s, (CONTENT_SB, CONTENT_BS)
+        )
+        blur_inputs = [t.b_s] + ([t.b_r] if self._weight("latent") else [])
         mu_all, logvar_all = self.blur_encoder(ops.concatenate(blur_inputs))
         mus = ops.split(mu_all, len(blur_inputs))
         logvar_bs = ops.split(logvar_all, len(blur_inputs))[0]
         z_bs = self._reparameterize(mus[0], logvar_bs, EPS_BS)
-        if self._weight("latent"):
-            out["mu_random"] = mus[1]
-        features_bs, features_sb = ops.split(
+        if len(mus) > 1:
+            t.mu_r = mus[1]
+        h_bs, h_sb = ops.split(
             self.generator_shared(ops.concatenate([content_bs, content_sb])), 2
         )
-        out["sharp_cycle"] = self.decoder_sharp((features_bs, z_bs))
-        out["blurred_cycle"] = self.decoder_blurred((features_sb, z_bs))
-        return out
+        t.s_hat = self.decoder_sharp((h_bs, z_bs))
+        t.b_hat = self.decoder_blurred((h_sb, z_bs))
 
-    def _global_mean(self, per_example):
-        """Sum over the local batch / GLOBAL batch: correct under tf.distribute,
-        where replica gradients are summed."""
-        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-        batch = ops.cast(ops.shape(per_example)[0] * replicas, "float32")
-        return ops.sum(ops.cast(per_example, "float32")) / batch
-
-    def _discriminator_pairs(self, sharp, blurred, out):
+    def _discriminator_pairs(self, s, b, t):
         """(discriminator, real, fake) for D_S, D_B and the random-z D_S2, D_B2."""
-        pairs = [
-            (self.disc_sharp, sharp, out["deblurred"]),
-            (self.disc_blurred, blurred, out["reblurred"]),
-        ]
+        pairs = [(self.disc_sharp, s, t.s_b), (self.disc_blurred, b, t.b_s)]
         if self.config.random_branch:
-            pairs.append((self.disc_sharp_random, sharp, out["sharp_random"]))
-            pairs.append((self.disc_blurred_random, blurred, out["blurred_random"]))
+            pairs.append((self.disc_sharp_random, s, t.s_r))
+            pairs.append((self.disc_blurred_random, b, t.b_r))
         return pairs
 
-    def _generator_losses(self, sharp, blurred, out, fake_logits):
-        """Weighted per-term losses of the encoders/generators (global means),
-        as two groups: (main, random). `fake_logits` holds the logits of the
-        fakes of `_discriminator_pairs`, in its order. The random group (the
-        reference's second E/G update) is empty without the random branch."""
-        c = self.config
-        mean = self._global_mean
-
-        def adversarial(logits):
-            return sum(
-                mean(losses.generator_adversarial_loss(f, c.gan_mode)) for f in logits
-            )
-
-        main = {
-            "adversarial": adversarial(fake_logits[:2]),
-            "cycle": mean(losses.l1(sharp, out["sharp_cycle"]))
-            + mean(losses.l1(blurred, out["blurred_cycle"])),
-            "kl": mean(losses.kl_divergence(out["mu"], out["logvar"])),
-        }
-        random = {}
-        if c.random_branch:
-            random["random_adversarial"] = adversarial(fake_logits[2:])
-        if self._weight("self_recon"):
-            main["self_recon"] = mean(losses.l1(sharp, out["sharp_recon"])) + mean(
-                losses.l1(blurred, out["blurred_recon"])
-            )
-        if self._weight("latent"):
-            random["latent"] = mean(losses.l1(out["mu_random"], out["z_random"]))
-        perceptual = [
-            (group, name, out[key])
-            for group, name, key in (
-                (main, "perceptual", "deblurred"),
-                (random, "random_perceptual", "sharp_random"),
-            )
-            if self._weight(name)
-        ]
-        if perceptual:
-            images = [image for _, _, image in perceptual]
-            features = self.perceptual(ops.concatenate(images + [blurred]))
-            features = ops.split(features, len(images) + 1)
-            target = ops.stop_gradient(features[-1])
-            for (group, name, _), feature in zip(perceptual, features):
-                group[name] = mean(losses.mean_squared(feature, target))
-
-        def weighted(group):
-            return {name: self._weight(name) * value for name, value in group.items()}
-
-        return weighted(main), weighted(random)
-
-    def _discriminator_step(self, sharp, blurred, out):
+    def _discriminator_step(self, s, b, t):
         """One update of every discriminator on real vs (detached) fake
         images; returns the D loss (global mean)."""
-        c = self.config
+        pairs = [
+            (disc, real, ops.stop_gradient(fake))
+            for disc, real, fake in self._discriminator_pairs(s, b, t)
+        ]
         d_vars = self._d_variables()
         with tf.GradientTape() as tape:
-            d_terms = []
-            for disc, real, fake in self._discriminator_pairs(sharp, blurred, out):
-                logits = disc(ops.concatenate([real, ops.stop_gradient(fake)]))
-                real_logits = [ops.split(x, 2)[0] for x in logits]
-                fake_logits = [ops.split(x, 2)[1] for x in logits]
-                d_terms.append(
-                    losses.discriminator_loss(real_logits, fake_logits, c.gan_mode)
-                )
-            d_loss = sum(self._global_mean(t) for t in d_terms)
+            d_loss = losses.discriminators_loss(pairs, self.config.gan_mode)
             scaled = self.d_optimizer.scale_loss(d_loss)
         self._apply(self.d_optimizer, tape.gradient(scaled, d_vars), d_vars)
         return d_loss
+
+    def generator_terms(self, s, b, t):
+        """The weighted E/G terms (main, random) of `losses.generator_terms`,
+        the adversarial ones against the discriminators as they are now."""
+        fake_logits = [
+            disc(fake) for disc, _, fake in self._discriminator_pairs(s, b, t)
+        ]
+        return losses.generator_terms(
+            s, b, t, fake_logits, self.config, self.perceptual
+        )
 
     def train_step(self, data, update_generators=None):
         """One step on an unpaired batch `(sharp, blurred)`, both [N, H, W, 3]
         in [-1, 1], H and W multiples of 4. The reference's order:
 
-        1. Forward: content and blur codes, s_b, b_s, self-reconstructions,
-           random-z outputs and (E/G steps) the cycle s_hat, b_hat.
+        1. Forward (`translate`): content and blur codes, s_b, b_s,
+           self-reconstructions, random-z outputs and (E/G steps) the cycle
+           s_hat, b_hat.
         2. The discriminators take one step on real vs detached fake images.
         3. (E/G steps) The adversarial terms are computed against the UPDATED
            discriminators, with the other terms.
@@ -565,49 +523,40 @@ class UIDGAN(keras.Model):
            first step already changed in place, which current PyTorch refuses
            ("modified by an inplace operation"); here both come from the same
            weights.
-        `update_generators` None: decided from the D optimizer's iterations
-        (E/G every `d_steps_per_g_step`-th step); `fit` passes it explicitly.
+        `update_generators` None: decided from the step count (E/G every
+        `d_steps_per_g_step`-th step); `fit` passes it explicitly.
         """
-        sharp, blurred = data
+        s, b = data
         if update_generators is None:
             update_generators = self._generators_update_next()
-        trackers = self.loss_trackers
         if not update_generators:
-            out = self._translate(sharp, blurred, full=False)
-            d_loss = self._discriminator_step(sharp, blurred, out)
-            trackers["d_loss"].update_state(d_loss * self._replicas())
-            self.iterations.assign_add(1)
-            return self._logs(trackers)
+            t = self.translate(s, b, full=False)
+            return self._end_step({"d_loss": self._discriminator_step(s, b, t)})
         with tf.GradientTape(persistent=True) as tape:
-            out = self._translate(sharp, blurred, full=True)
+            t = self.translate(s, b, full=True)
             with tape.stop_recording():
-                d_loss = self._discriminator_step(sharp, blurred, out)
-            fake_logits = [
-                disc(fake)
-                for disc, _, fake in self._discriminator_pairs(sharp, blurred, out)
-            ]
-            main, random = self._generator_losses(sharp, blurred, out, fake_logits)
-            main_loss = sum(main.values())
-            random_loss = sum(random.values()) if random else None
+                d_loss = self._discriminator_step(s, b, t)
+            main, random = self.generator_terms(s, b, t)
+            totals = [sum(group.values()) for group in (main, random) if group]
             # Gradients of the scaled losses (mixed float16; else unscaled).
-            scaled_main = self.g_optimizer.scale_loss(main_loss)
-            scaled_random = self.g_optimizer.scale_loss(random_loss) if random else None
-        g_vars = self._g_variables()
-        main_grads = tape.gradient(scaled_main, g_vars)
+            scaled = [self.g_optimizer.scale_loss(total) for total in totals]
+        updates = [self._g_variables()]  # Main terms: E^c, E^b and G.
         if random:
-            random_vars = self._g_variables(blur_encoder=False)
-            random_grads = tape.gradient(scaled_random, random_vars)
+            updates.append(self._g_variables(blur_encoder=False))  # E^c and G.
+        grads = [tape.gradient(loss, v) for loss, v in zip(scaled, updates)]
         del tape
-        self._apply(self.g_optimizer, main_grads, g_vars)
-        if random:
-            self._apply(self.g_optimizer, random_grads, random_vars)
-        trackers["d_loss"].update_state(d_loss * self._replicas())
-        g_loss = main_loss if not random else main_loss + random_loss
-        trackers["g_loss"].update_state(g_loss * self._replicas())
-        for name, value in {**main, **random}.items():
-            trackers[name].update_state(value * self._replicas())
+        for g, variables in zip(grads, updates):
+            self._apply(self.g_optimizer, g, variables)
+        return self._end_step(
+            {"d_loss": d_loss, "g_loss": sum(totals), **main, **random}
+        )
+
+    def _end_step(self, terms):
+        """Counts the step and returns its logs; `terms` {name: global mean}."""
+        for name, value in terms.items():
+            self.loss_trackers[name].update_state(value * self._replicas())
         self.iterations.assign_add(1)
-        return self._logs(trackers)
+        return self._logs(self.loss_trackers)
 
     def _apply(self, optimizer, grads, variables):
         """One optimizer step, with L2 weight decay as PyTorch's Adam: decay *
@@ -644,11 +593,11 @@ class UIDGAN(keras.Model):
         (a `tf.cond` around optimizer updates cannot run under MirroredStrategy)."""
         if self.train_function is not None and not force:
             return self.train_function
-        d_only = self._make_function(
-            functools.partial(self.train_step, update_generators=False)
+        d_only = compiled_step(
+            self, functools.partial(self.train_step, update_generators=False)
         )
-        both = self._make_function(
-            functools.partial(self.train_step, update_generators=True)
+        both = compiled_step(
+            self, functools.partial(self.train_step, update_generators=True)
         )
 
         def train_function(iterator):
@@ -656,14 +605,6 @@ class UIDGAN(keras.Model):
 
         self.train_function = train_function
         return train_function
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Nothing to build: __init__ builds every network and compile() the
-        optimizers. (Keras 3.15, TF backend: under a distribution strategy
-        `fit` takes a first batch from the iterator to build the model
-        symbolically, and under MultiWorkerMirroredStrategy its cross-replica
-        reduction of the (sharp, blurred) tuple fails, keras-team/keras#20585.
-        A private method: tests/test_model.py fails if Keras renames it.)"""
 
     # ---------------------------------------------------------- evaluation
     def make_test_function(self, force=False):

@@ -1,64 +1,82 @@
-"""The private Keras 3.15 API keras_udd relies on, where no public one exists.
+"""The private Keras 3.15 API keras_udd relies on (all in keras_udd.keras_private).
 
-Each entry names who uses it and why; a Keras release that renames or drops
-one fails here, by name, before it breaks training in a less obvious way.
+A Keras release that renames one, changes its signature or stops calling it
+fails here, by name, before it breaks training or export less obviously.
 """
 
+import importlib
 import inspect
+import pkgutil
 
 import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 
-from keras_udd import callbacks
-from keras_udd.model import UIDGAN
+import keras_udd
+from keras_udd import keras_private
+from keras_udd.generators import Decoder
+from keras_udd.layers import ConvTranspose3x3Stride2
 
 PRIVATE = [
-    # UIDGAN.make_train_function: two compiled steps (D only, D + E/G) chosen
-    # per step, because a tf.cond around optimizer updates fails under
-    # MirroredStrategy.
-    (keras.Model, "_make_function", "method"),
-    # UIDGAN._maybe_symbolic_build: overridden to do nothing (the model is
-    # built in __init__); Keras' version fails under MultiWorkerMirroredStrategy.
-    (keras.Model, "_maybe_symbolic_build", "method"),
-    # TrainingBackup: atomic writes of Keras' own backup files, resumed at the
-    # saved step rather than the epoch.
-    (keras.callbacks.BackupAndRestore, "_weights_path", "attribute"),
-    (keras.callbacks.BackupAndRestore, "_training_metadata_path", "attribute"),
-    (keras.callbacks.BackupAndRestore, "_save_model", "method"),
-    # SafeModelCheckpoint: writes NAME.partial.keras, then renames it.
-    (keras.callbacks.ModelCheckpoint, "_get_file_path", "method"),
-    (keras.callbacks.ModelCheckpoint, "_save_model", "method"),
-    # RunTensorBoard: the step of batch-level scalars, both learning rates,
-    # epoch scalars with an integer update_freq, reuse across fit calls.
-    (keras.callbacks.TensorBoard, "_collect_learning_rate", "method"),
-    (keras.callbacks.TensorBoard, "_log_epoch_metrics", "method"),
-    (keras.callbacks.TensorBoard, "_close_writers", "method"),
+    (keras.layers.Layer, "_flatten_layers", ["self", "include_self", "recursive"]),
+    (keras.Model, "_make_function", ["self", "step_function"]),
+    (keras.Model, "_maybe_symbolic_build", ["self", "iterator", "data_batch"]),
 ]
 
 
-@pytest.mark.parametrize("cls, name, kind", PRIVATE, ids=[n for _, n, _ in PRIVATE])
-def test_private_keras_api_is_still_there(cls, name, kind, tmp_path):
-    if kind == "method":
-        assert callable(getattr(cls, name, None)), f"{cls.__name__}.{name} is gone"
-        return
-    instance = cls(str(tmp_path / "backup"))
-    assert isinstance(getattr(instance, name, None), str), f"{cls.__name__}.{name}"
+@pytest.mark.parametrize("cls, name, parameters", PRIVATE, ids=[p[1] for p in PRIVATE])
+def test_private_keras_api_is_still_there(cls, name, parameters):
+    member = getattr(cls, name, None)
+    assert callable(member), f"{cls.__name__}.{name} is gone"
+    assert list(inspect.signature(member).parameters) == parameters, name
 
 
-def test_overrides_keep_the_signatures_keras_calls():
-    """Our overrides accept what Keras passes to the originals."""
-    checkpoint, ours = keras.callbacks.ModelCheckpoint, callbacks.SafeModelCheckpoint
-    pairs = [
-        (UIDGAN._maybe_symbolic_build, keras.Model._maybe_symbolic_build),
-        (ours._save_model, checkpoint._save_model),
-        (ours._get_file_path, checkpoint._get_file_path),
-    ]
-    for ours, theirs in pairs:
-        assert list(inspect.signature(ours).parameters) == list(
-            inspect.signature(theirs).parameters
-        ), ours.__qualname__
+def test_fit_still_calls_the_overridden_symbolic_build():
+    source = inspect.getsource(keras.Model.fit)
+    assert "_maybe_symbolic_build" in source
+    ours = inspect.signature(keras_private.PrebuiltModel._maybe_symbolic_build)
+    theirs = inspect.signature(keras.Model._maybe_symbolic_build)
+    assert list(ours.parameters) == list(theirs.parameters)
 
 
-def test_tensorboard_keeps_the_batch_step_counter(tmp_path):
-    board = keras.callbacks.TensorBoard(str(tmp_path))
-    assert hasattr(board, "_global_train_batch")
+def test_sublayers_finds_layers_nested_in_plain_layers():
+    decoder = Decoder(8, 1, 4)
+    decoder((keras.KerasTensor((None, 8, 8, 8)), keras.KerasTensor((None, 4))))
+    found = keras_private.sublayers(decoder)
+    assert found[0] is decoder
+    assert sum(isinstance(x, ConvTranspose3x3Stride2) for x in found) == 2
+    assert decoder not in keras_private.sublayers(decoder, include_self=False)
+
+
+def test_compiled_step_runs_a_step_function_on_an_iterator():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", jit_compile=False)
+    data = tf.data.Dataset.from_tensors((np.ones((4, 2), "f"), np.ones((4, 1), "f")))
+    step = keras_private.compiled_step(model, model.train_step)
+    logs = step(iter(data.repeat(2)))
+    assert np.isfinite(float(logs["loss"]))
+    assert int(model.optimizer.iterations) == 1
+
+
+def _keras_udd_classes():
+    for info in pkgutil.walk_packages(keras_udd.__path__, "keras_udd."):
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == info.name and cls.__module__ != keras_private.__name__:
+                yield cls
+
+
+def test_no_other_module_overrides_a_private_keras_member():
+    """Outside keras_private, no keras_udd subclass of a Keras class defines
+    a `_name` that a Keras base class has (an override of private API, or a
+    clash with one)."""
+    clashes = []
+    for cls in _keras_udd_classes():
+        bases = [b for b in cls.__mro__[1:] if b.__module__.startswith("keras.")]
+        for name in vars(cls):
+            if name.startswith("_") and not name.startswith("__"):
+                clashes += [
+                    f"{cls.__name__}.{name}" for b in bases[:1] if hasattr(b, name)
+                ]
+    assert not clashes

@@ -1,7 +1,6 @@
 """Tests of train.py: flags, run folder, strategy, callbacks, kill and resume."""
 
 import dataclasses
-import importlib.util
 import json
 import os
 import re
@@ -9,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import keras
@@ -17,15 +17,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_udd import callbacks, cli, distribute, runs
+from keras_udd import callbacks, cli, distribute, runs, train
 from keras_udd.config import Config, DataConfig, ModelConfig, TrainConfig
 from keras_udd.model import UIDGAN
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("train", ROOT / "train.py")
-train = importlib.util.module_from_spec(_spec)
-sys.modules["train"] = train  # As an import would (dataclasses look it up).
-_spec.loader.exec_module(train)
 
 TINY_FLAGS = [
     "--content-filters", "4", "--blur-filters", "4", "--disc-filters", "4",
@@ -206,8 +202,11 @@ def test_resume_hint_drops_overwrite(tmp_path, monkeypatch):
     argv = ["train.py", "--domain", "text", "--overwrite", "--epochs", "3"]
     monkeypatch.setattr(sys, "argv", argv)
     hint = train.resume_command(cfg)
+    assert hint.startswith("python train.py --domain text")
     assert "--overwrite" not in hint and "--epochs 3" in hint
     assert f"--output-dir {cfg.train.output_dir}" in hint
+    argv[0] = "/venv/bin/keras-udd-train"  # The console script.
+    assert train.resume_command(cfg).startswith("keras-udd-train --domain text")
 
 
 def test_csv_log_keeps_the_last_row_per_epoch(tmp_path):
@@ -261,6 +260,43 @@ def test_sample_grid_writes_png_and_tensorboard_image(tmp_path):
     assert events.Tags()["tensors"] == ["blurred | deblurred | sharp"]
 
 
+def test_tensorboard_steps_follow_the_model_across_fit_calls(tmp_path):
+    """Batch scalars every update_freq steps at the model's step count (so a
+    resumed run, a new callback, continues the curve), epoch scalars at the
+    epoch whatever update_freq is, both learning rates, validation apart."""
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
+
+    def scalars(folder, tag):
+        events = EventAccumulator(str(tmp_path / folder), size_guidance={"tensors": 0})
+        events.Reload()
+        return [
+            (e.step, float(tf.make_ndarray(e.tensor_proto)))
+            for e in events.Tensors(tag)
+        ]
+
+    model = types.SimpleNamespace(
+        iterations=keras.Variable(0, dtype="int64"),
+        d_optimizer=keras.optimizers.SGD(0.5),
+        g_optimizer=keras.optimizers.SGD(0.25),
+    )
+    for epoch, steps in ((0, (1, 2, 3, 4)), (1, (5, 6))):  # Two runs of one epoch.
+        board = callbacks.RunTensorBoard(tmp_path, update_freq=2)
+        board.set_model(model)
+        for step in steps:
+            model.iterations.assign(step)
+            logs = {"d_loss": float(step), "g_loss": np.array([1.0]), "note": "x"}
+            board.on_train_batch_end(step - 1, logs)
+        board.on_epoch_end(epoch, {"d_loss": 10.0 + epoch, "val_psnr": 20.0 + epoch})
+        board.on_train_end()
+    assert scalars("train", "batch_d_loss") == [(2, 2.0), (4, 4.0), (6, 6.0)]
+    assert scalars("train", "batch_g_loss") == [(2, 1.0), (4, 1.0), (6, 1.0)]
+    assert scalars("train", "epoch_d_loss") == [(0, 10.0), (1, 11.0)]
+    assert scalars("train", "epoch_learning_rate_g") == [(0, 0.25), (1, 0.25)]
+    assert scalars("validation", "epoch_psnr") == [(0, 20.0), (1, 21.0)]
+
+
 def test_signals_wait_until_a_write_is_done():
     seen = []
     before = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
@@ -297,9 +333,11 @@ def test_checkpoints_are_renamed_into_place_once_complete(tmp_path):
         checkpoint.on_epoch_end(0, {"val_psnr": 20.0})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.keras", "latest.keras"]
     model.layers[0].kernel.assign(np.ones((2, 1)))
+    (tmp_path / "best.partial.keras").write_text("left by a killed run")
     best.on_epoch_end(1, {"val_psnr": 19.0})  # Not better: the old file stays.
     kernel = keras.models.load_model(tmp_path / "best.keras").layers[0].kernel
     assert not np.allclose(kernel, 1.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.keras", "latest.keras"]
 
 
 def test_image_grid_layout():
@@ -359,7 +397,7 @@ def test_checkpoints_and_backup_keep_their_last_finite_state(tmp_path):
             save()
     kernel = keras.saving.load_model(tmp_path / "latest.keras").layers[0].kernel
     assert np.isfinite(keras.ops.convert_to_numpy(kernel)).all()
-    assert all(np.isfinite(v).all() for v in _h5_values(backup._weights_path))
+    assert all(np.isfinite(v).all() for v in _h5_values(backup.weights_path))
 
 
 @pytest.mark.slow

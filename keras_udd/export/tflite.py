@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema
 
+from keras_udd import keras_private
 from keras_udd.export import contract
 from keras_udd.export.savedmodel import build
 from keras_udd.layers import ConvTranspose3x3Stride2, sliced_reflection_padding
@@ -92,7 +93,7 @@ def subpixel_transposed_convs(model):
     Yields the number of layers rewritten."""
     layers = [
         layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
+        for layer in keras_private.sublayers(model, include_self=False)
         if _is_subpixel_compatible(layer)
     ]
     for layer in layers:
