@@ -23,8 +23,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_udd import cli, pretrained  # noqa: E402
-from keras_udd.config import Config  # noqa: E402
+from keras_udd import cli, runs  # noqa: E402
 
 
 def parse_args(argv):
@@ -34,15 +33,8 @@ def parse_args(argv):
     cli.add_config_file_flag(pre)
     known, _ = pre.parse_known_args(argv)
     base = cli.preparse_config(argv)
-    run_config = (
-        os.path.join(os.path.dirname(os.path.abspath(known.model)), "config.json")
-        if known.model
-        else None
-    )
-    if base is None and run_config and os.path.isfile(run_config):
-        base = Config.load(run_config)
-    if base is None and known.model and pretrained.resolve(known.model) != known.model:
-        base = Config.from_dict(pretrained.model_info(known.model)["config"])
+    if base is None and known.model:
+        base = runs.training_config(known.model)
     parser = argparse.ArgumentParser(
         prog="python -m keras_udd.evaluate",
         description="PSNR/SSIM (and OCR character error rates) of a deblurring "

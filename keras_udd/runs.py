@@ -36,7 +36,7 @@ SAMPLES = "samples"
 BACKUP = "backup"
 RESULT = "result.json"
 WORKERS = ".workers"
-BACKUP_METADATA = "training_metadata.json"  # Written by Keras' BackupAndRestore.
+BACKUP_METADATA = "training_metadata.json"  # callbacks.TrainingBackup writes it.
 ARTIFACTS = (CONFIG, LATEST, BEST, CSV_LOG, LOGS, SAMPLES, BACKUP, RESULT, WORKERS)
 
 
@@ -61,6 +61,20 @@ def backup_iteration(path, steps_per_epoch: int) -> int:
         return int(meta["epoch"]) * steps_per_epoch + int(meta["batch"])
     except (OSError, ValueError, KeyError, TypeError):
         return 0
+
+
+def training_config(model: str) -> Config | None:
+    """The Config `model` was trained with, where it is known: the
+    config.json of the run folder a checkpoint sits in, or a shipped model's
+    record (`model` its name, e.g. "text"); else None."""
+    from keras_udd import pretrained
+
+    beside = os.path.join(os.path.dirname(os.path.abspath(model)), CONFIG)
+    if os.path.isfile(beside):
+        return Config.load(beside)
+    if pretrained.resolve(model) != model:
+        return Config.from_dict(pretrained.model_info(model)["config"])
+    return None
 
 
 def default_output_dir(domain: str) -> str:

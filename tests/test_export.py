@@ -244,7 +244,11 @@ def test_quantized_tflite_models_stay_close_to_float32(exported):
     print(f"PSNR vs float32 TFLite (dB): {figures}")
     assert figures["float16"] >= 40
     assert figures["dynamic"] >= 30
-    assert np.isfinite(figures["int8"])  # Reported, not judged.
+    # Full int8 (4 synthetic calibration crops): 35.6 dB measured on the
+    # development machine. This 2-step model cannot judge the calibration
+    # (crops scaled x255 or x0.1 still gave 32.7 and 33.2 dB); the shipped
+    # model's int8 test in test_pretrained.py does.
+    assert figures["int8"] >= 25
 
 
 # ---------------------------------------------------------------- contract
@@ -303,6 +307,7 @@ def test_verify_alone_rechecks_an_export(exported, capsys):
     assert verify.main(args) == 0
     printed = capsys.readouterr().out
     assert printed.count("ok") >= 5 and "| tflite int8 |" in printed
+    assert "Verifying on synthetic images (3 sizes)" in printed  # No config.
 
 
 def test_checkout_entry_points_and_library_without_the_exporter():

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from keras_udd import runs
 from keras_udd.export import contract, images, savedmodel, tflite, verify
 
 FORMATS = ("savedmodel", "tflite")
@@ -45,7 +46,9 @@ def parse_args(argv=None, prog=None):
     )
     parser.add_argument(
         "--calibration-dir",
-        help="images for int8 calibration (random crops); default: synthetic",
+        help="images for int8 calibration (random crops); default: the "
+        "model's own validation images when its training config is known (the "
+        "config.json of its run folder, or a shipped model's), else synthetic",
     )
     parser.add_argument("--calibration-samples", type=int, default=32)
     parser.add_argument(
@@ -64,9 +67,17 @@ def write_artifacts(deblurrer, args):
         return
     calibration = None
     if "int8" in quantizations:
-        calibration = images.calibration_images(
-            args.calibration_dir, args.calibration_samples, args.calibration_size, 1
+        trained = None if args.calibration_dir else runs.training_config(args.model)
+        origin = args.calibration_dir or (
+            f"{trained.data.domain} validation images"
+            if trained
+            else "synthetic images"
         )
+        print(f"int8 calibration: {args.calibration_samples} crops of {origin}")
+        calibration = images.calibration_images(
+            args.calibration_dir, args.calibration_samples, args.calibration_size, 1,
+            data_config=trained.data if trained else None,
+        )  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         source = tflite.write_source_savedmodel(deblurrer, Path(tmp) / "source")
         for quantization in quantizations:

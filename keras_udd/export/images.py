@@ -1,4 +1,5 @@
-"""Images for verification and int8 calibration: synthetic or from a folder.
+"""Images for verification and int8 calibration: synthetic, from a folder or
+from the model's own training domain.
 
 All functions return lists of float32 [1, H, W, 3] arrays in [0, 1] (RGB),
 reproducible from `seed`.
@@ -60,21 +61,65 @@ def folder_crops(directory, count, size, seed=0):
     crops = []
     for i in range(count):
         with Image.open(files[i % len(files)]) as image:
-            image = image.convert("RGB")
-            scale = size / min(image.size)
-            if scale > 1:
-                new_size = tuple(max(size, round(s * scale)) for s in image.size)
-                image = image.resize(new_size, Image.BICUBIC)
-            array = np.asarray(image, np.float32) / 255.0
-        top = rng.integers(0, array.shape[0] - size + 1)
-        left = rng.integers(0, array.shape[1] - size + 1)
-        crops.append(array[None, top : top + size, left : left + size])
+            crops.append(random_crop(image.convert("RGB"), size, rng))
     return crops
 
 
-def calibration_images(directory=None, count=32, size=128, seed=0):
+def random_crop(image, size, rng, width=None):
+    """A random `size` x `size` (or `size` x `width`) crop of a PIL RGB
+    image, enlarged first if smaller, [1, H, W, 3] in [0, 1]."""
+    height, width = size, width or size
+    scale = max(height / image.size[1], width / image.size[0])
+    if scale > 1:
+        new_size = tuple(
+            max(s, round(n * scale)) for s, n in zip((width, height), image.size)
+        )
+        image = image.resize(new_size, Image.BICUBIC)
+    array = np.asarray(image, np.float32) / 255.0
+    top = rng.integers(0, array.shape[0] - height + 1)
+    left = rng.integers(0, array.shape[1] - width + 1)
+    return array[None, top : top + height, left : left + width]
+
+
+def domain_pages(data_config, count):
+    """The first `count` blurred validation images of a training run's
+    domain (`data_config`: its DataConfig), as PIL images."""
+    from keras_udd.data import make_test_dataset
+
+    pages = [
+        Image.fromarray(np.round((blurred[0].numpy() + 1.0) * 127.5).astype(np.uint8))
+        for blurred, _ in make_test_dataset(data_config, split="val").take(count)
+    ]
+    if not pages:
+        raise ValueError("the training config has no validation images (val_images 0)")
+    return pages
+
+
+def domain_crops(data_config, count, size, seed=0):
+    """`count` random `size` x `size` crops of the domain's blurred
+    validation images (see `domain_pages`)."""
+    pages = domain_pages(data_config, count)
+    rng = np.random.default_rng(seed)
+    return [random_crop(pages[i % len(pages)], size, rng) for i in range(count)]
+
+
+def domain_images(data_config, sizes, seed=0):
+    """One crop of the domain's blurred validation images per `(height,
+    width)` in `sizes`, each from another image where there are enough."""
+    pages = domain_pages(data_config, len(sizes))
+    rng = np.random.default_rng(seed)
+    return [
+        random_crop(pages[i % len(pages)], h, rng, width=w)
+        for i, (h, w) in enumerate(sizes)
+    ]
+
+
+def calibration_images(directory=None, count=32, size=128, seed=0, data_config=None):
     """Representative blurred inputs for int8: crops of `directory` when
-    given, else synthetic images."""
+    given, else of the validation images of `data_config` (the model's
+    training data) when given, else synthetic images."""
     if directory is not None:
         return folder_crops(directory, count, size, seed)
+    if data_config is not None:
+        return domain_crops(data_config, count, size, seed)
     return synthetic_images([(size, size)] * count, seed)

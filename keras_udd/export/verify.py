@@ -1,7 +1,9 @@
 """Runs every exported artifact and compares it with the Keras deblurrer.
 
 Each artifact is run on test images of several sizes (non-multiples of 4
-included) and compared with `model.deblurrer` on the same float32 images in
+included: crops of the model's own blurred validation images when its training
+config is known, from its run folder or a shipped model's record, else
+synthetic pictures) and compared with `model.deblurrer` on the same float32 images in
 [0, 1]: the largest absolute difference and PSNR (on [0, 1], worst image;
 `inf` when identical), plus the median latency. The SavedModel runs through
 `tf.saved_model.load` (all three signatures), TFLite through the LiteRT
@@ -399,17 +401,24 @@ def add_verify_arguments(parser):
 class Verifier:
     """Verifies artifacts one at a time against the Keras deblurrer.
 
-    Holds the test images (synthetic, one per size in `sizes`), the Keras
-    outputs on them and, with `latency_size`, a square image to time.
+    Holds the test images (one per size in `sizes`: crops of the model's
+    validation images when `data_config`, its training data, is given, else
+    synthetic), the Keras outputs on them and, with `latency_size`, a square
+    image to time.
     """
 
     def __init__(self, deblurrer, sizes=DEFAULT_SIZES, threads=2, latency_size=256,
-                 latency_repeats=3, base=None):  # fmt: skip
+                 latency_repeats=3, base=None, data_config=None):  # fmt: skip
         self.base = base
         self.sizes = [tuple(s) for s in sizes]
         self.threads = threads
         self.latency_repeats = latency_repeats
-        self.test_images = images.synthetic_images(self.sizes, seed=0)
+        if data_config is not None:
+            self.test_images = images.domain_images(data_config, self.sizes, seed=0)
+            self.test_source = f"{data_config.domain} validation images"
+        else:
+            self.test_images = images.synthetic_images(self.sizes, seed=0)
+            self.test_source = "synthetic images"
         self.keras_run = keras_runner(deblurrer)
         self.references = [self.keras_run(image) for image in self.test_images]
         self.timing_image = None
@@ -445,16 +454,23 @@ class Verifier:
 
 
 def verifier_from_args(deblurrer, args):
-    """A `Verifier` configured by the command-line flags; files are shown
-    relative to `args.out`."""
-    return Verifier(
+    """A `Verifier` configured by the command-line flags, testing on the
+    model's own domain when its training config is known
+    (`runs.training_config`); files are shown relative to `args.out`."""
+    from keras_udd import runs
+
+    trained = runs.training_config(args.model)
+    check = Verifier(
         deblurrer,
         args.sizes,
         args.threads,
         args.latency_size,
         args.latency_repeats,
         base=args.out,
+        data_config=trained.data if trained else None,
     )
+    print(f"Verifying on {check.test_source} ({len(check.sizes)} sizes)", flush=True)
+    return check
 
 
 def main(argv=None, prog="python -m keras_udd.export.verify"):
