@@ -85,12 +85,13 @@ def test_mixed_precision_trains_restores_and_exports_float32(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["float16", "bfloat16"])
-def test_train_py_mixed_precision_flag(precision, policy, tmp_path):
+def test_train_py_mixed_precision_flag(policy, tmp_path):
     """`train.py --mixed-precision`: the run trains under that policy, saves
-    its optimizers (loss-scaled for float16) and records the flag."""
+    its loss-scaled optimizers and records the flag. (float16 only: both
+    policies train, save and restore in the test above; this is the flag.)"""
     from tests.test_train import TINY_FLAGS, train
 
+    precision = "float16"
     out = tmp_path / "run"
     argv = ["--domain", "text", *TINY_FLAGS, "--mixed-precision", precision,
             "--epochs", "1", "--steps-per-epoch", "2",
@@ -98,8 +99,7 @@ def test_train_py_mixed_precision_flag(precision, policy, tmp_path):
     assert train.main(argv) == 0
     assert keras.mixed_precision.dtype_policy().name == f"mixed_{precision}"
     model = keras.saving.load_model(out / "latest.keras")
-    scaled = isinstance(model.d_optimizer, keras.optimizers.LossScaleOptimizer)
-    assert scaled == (precision == "float16")
+    assert isinstance(model.d_optimizer, keras.optimizers.LossScaleOptimizer)
     assert int(model.iterations.numpy()) == 2
     assert (
         json.loads((out / "config.json").read_text())["train"]["mixed_precision"]

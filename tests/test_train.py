@@ -269,12 +269,14 @@ def test_tensorboard_steps_follow_the_model_across_fit_calls(tmp_path):
     )
 
     def scalars(folder, tag):
+        """(step, value) sorted by step (the two event files of one folder,
+        written within a second, are read in either order)."""
         events = EventAccumulator(str(tmp_path / folder), size_guidance={"tensors": 0})
         events.Reload()
-        return [
+        return sorted(
             (e.step, float(tf.make_ndarray(e.tensor_proto)))
             for e in events.Tensors(tag)
-        ]
+        )
 
     model = types.SimpleNamespace(
         iterations=keras.Variable(0, dtype="int64"),
