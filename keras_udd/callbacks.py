@@ -35,6 +35,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from keras_udd import runs
+
 
 class TrainingDiverged(Exception):
     """A loss, or a variable about to be saved, is NaN or infinite."""
@@ -50,17 +52,23 @@ def optimizer_iterations(model) -> int:
     return int(keras.ops.convert_to_numpy(counter))
 
 
-def non_finite_logs(logs) -> dict:
-    """`{name: value}` of the numeric entries of `logs` that are NaN or inf."""
-    bad = {}
+def scalar_logs(logs) -> dict[str, float]:
+    """The numeric entries of `logs` as floats (a value of shape [1], as
+    under MultiWorkerMirroredStrategy, included)."""
+    values = {}
     for name, value in (logs or {}).items():
         try:
             array = np.asarray(value, np.float64)
         except (TypeError, ValueError):
             continue  # Not a number (a string, say).
-        if not np.isfinite(array).all():
-            bad[name] = value
-    return bad
+        if array.size == 1:
+            values[name] = float(array.reshape(()))
+    return values
+
+
+def non_finite_logs(logs) -> dict[str, float]:
+    """`{name: value}` of the numeric entries of `logs` that are NaN or inf."""
+    return {k: v for k, v in scalar_logs(logs).items() if not np.isfinite(v)}
 
 
 def check_finite_state(model, target):
@@ -152,9 +160,6 @@ class TrainingBackup(keras.callbacks.Callback):
     when the final `fit` (`final=True`) ends without being stopped.
     """
 
-    WEIGHTS = "latest.weights.h5"
-    METADATA = "training_metadata.json"
-
     def __init__(self, backup_dir, steps_per_epoch, save_freq="epoch"):
         super().__init__()
         if save_freq != "epoch" and not isinstance(save_freq, int):
@@ -162,8 +167,8 @@ class TrainingBackup(keras.callbacks.Callback):
                 f"save_freq: 'epoch' or a number of steps, not {save_freq!r}"
             )
         self.backup_dir = str(backup_dir)
-        self.weights_path = os.path.join(self.backup_dir, self.WEIGHTS)
-        self.metadata_path = os.path.join(self.backup_dir, self.METADATA)
+        self.weights_path = os.path.join(self.backup_dir, runs.BACKUP_WEIGHTS)
+        self.metadata_path = os.path.join(self.backup_dir, runs.BACKUP_METADATA)
         self.save_freq = save_freq or "epoch"
         self.steps_per_epoch = steps_per_epoch
         self.final = True
@@ -325,20 +330,6 @@ class RunTensorBoard(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         for writer in self._writers.values():
             writer.flush()
-
-
-def scalar_logs(logs) -> dict[str, float]:
-    """The numeric entries of `logs` as floats (a value of shape [1], as
-    under MultiWorkerMirroredStrategy, included)."""
-    values = {}
-    for name, value in (logs or {}).items():
-        try:
-            array = np.asarray(value, np.float64)
-        except (TypeError, ValueError):
-            continue
-        if array.size == 1:
-            values[name] = float(array.reshape(()))
-    return values
 
 
 def image_grid(columns, gap=2) -> np.ndarray:

@@ -36,7 +36,9 @@ SAMPLES = "samples"
 BACKUP = "backup"
 RESULT = "result.json"
 WORKERS = ".workers"
-BACKUP_METADATA = "training_metadata.json"  # callbacks.TrainingBackup writes it.
+# The files of callbacks.TrainingBackup (those of Keras' BackupAndRestore).
+BACKUP_WEIGHTS = "latest.weights.h5"
+BACKUP_METADATA = "training_metadata.json"
 ARTIFACTS = (CONFIG, LATEST, BEST, CSV_LOG, LOGS, SAMPLES, BACKUP, RESULT, WORKERS)
 
 

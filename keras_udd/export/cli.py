@@ -58,8 +58,10 @@ def parse_args(argv=None, prog=None):
     return parser.parse_args(argv)
 
 
-def write_artifacts(deblurrer, args):
-    """Yields `(kind, path)` as each artifact is written."""
+def write_artifacts(deblurrer, args, trained=None):
+    """Yields `(kind, path)` as each artifact is written; full int8 is
+    calibrated on `--calibration-dir`, else on the domain of `trained` (the
+    model's training Config) when known, else on synthetic images."""
     if "savedmodel" in args.formats:
         yield "savedmodel", savedmodel.write_savedmodel(deblurrer, args.out)
     quantizations = args.quantize if "tflite" in args.formats else []
@@ -67,16 +69,14 @@ def write_artifacts(deblurrer, args):
         return
     calibration = None
     if "int8" in quantizations:
-        trained = None if args.calibration_dir else runs.training_config(args.model)
-        origin = args.calibration_dir or (
-            f"{trained.data.domain} validation images"
-            if trained
-            else "synthetic images"
+        origin = dict(
+            directory=args.calibration_dir, data_config=trained and trained.data
         )
-        print(f"int8 calibration: {args.calibration_samples} crops of {origin}")
+        described = images.describe(**origin)
+        print(f"int8 calibration: {args.calibration_samples} crops of {described}")
         calibration = images.calibration_images(
-            args.calibration_dir, args.calibration_samples, args.calibration_size, 1,
-            data_config=trained.data if trained else None,
+            count=args.calibration_samples, size=args.calibration_size, seed=1,
+            **origin,
         )  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         source = tflite.write_source_savedmodel(deblurrer, Path(tmp) / "source")
@@ -116,10 +116,11 @@ def main(argv=None, prog=None):
         f"parameters): {total} artifact(s) -> {out}",
         flush=True,
     )
-    check = verify.verifier_from_args(deblurrer, args)
+    trained = runs.training_config(args.model)
+    check = verify.verifier_from_args(deblurrer, args, trained)
     rows, parity = [check.keras_row()], {}
     step_start = time.perf_counter()
-    for i, (kind, path) in enumerate(write_artifacts(deblurrer, args), 1):
+    for i, (kind, path) in enumerate(write_artifacts(deblurrer, args, trained), 1):
         r, parity[kind] = check(kind, path)
         r["contract"] = str(write_contract(kind, path, config, parity[kind]))
         rows.append(r)

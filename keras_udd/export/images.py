@@ -114,6 +114,15 @@ def domain_images(data_config, sizes, seed=0):
     ]
 
 
+def describe(directory=None, data_config=None):
+    """What `calibration_images` (and the verifier) take their images from."""
+    if directory is not None:
+        return str(directory)
+    if data_config is not None:
+        return f"{data_config.domain} validation images"
+    return "synthetic images"
+
+
 def calibration_images(directory=None, count=32, size=128, seed=0, data_config=None):
     """Representative blurred inputs for int8: crops of `directory` when
     given, else of the validation images of `data_config` (the model's

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from keras_udd import runs
 from keras_udd.export import contract, images
 from keras_udd.runtime import TFLiteRunner
 
@@ -413,12 +414,11 @@ class Verifier:
         self.sizes = [tuple(s) for s in sizes]
         self.threads = threads
         self.latency_repeats = latency_repeats
+        self.test_source = images.describe(data_config=data_config)
         if data_config is not None:
             self.test_images = images.domain_images(data_config, self.sizes, seed=0)
-            self.test_source = f"{data_config.domain} validation images"
         else:
             self.test_images = images.synthetic_images(self.sizes, seed=0)
-            self.test_source = "synthetic images"
         self.keras_run = keras_runner(deblurrer)
         self.references = [self.keras_run(image) for image in self.test_images]
         self.timing_image = None
@@ -453,13 +453,11 @@ class Verifier:
         return r, parity_entry(kind, figures, self.sizes)
 
 
-def verifier_from_args(deblurrer, args):
+def verifier_from_args(deblurrer, args, trained=None):
     """A `Verifier` configured by the command-line flags, testing on the
-    model's own domain when its training config is known
-    (`runs.training_config`); files are shown relative to `args.out`."""
-    from keras_udd import runs
-
-    trained = runs.training_config(args.model)
+    model's own domain when `trained`, its training Config
+    (`runs.training_config`), is known; files are shown relative to
+    `args.out`."""
     check = Verifier(
         deblurrer,
         args.sizes,
@@ -486,7 +484,8 @@ def main(argv=None, prog="python -m keras_udd.export.verify"):
     if not artifacts:
         parser.error(f"no exported artifacts found in {args.out}")
     _, deblurrer = load_model(args.model)
-    check_artifacts = verifier_from_args(deblurrer, args)
+    trained = runs.training_config(args.model)
+    check_artifacts = verifier_from_args(deblurrer, args, trained)
     rows, parity = [check_artifacts.keras_row()], {}
     for i, (kind, path) in enumerate(artifacts, 1):
         start = time.perf_counter()
