@@ -194,23 +194,36 @@ def _normalise(kernel: np.ndarray) -> np.ndarray:
 
 
 def motion_kernels(
-    rngs: Sequence[np.random.Generator], size: int = MOTION_CANVAS
+    rngs: Sequence[np.random.Generator],
+    size: int = MOTION_CANVAS,
+    extents: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Camera-shake PSFs, one per generator (DeblurGAN `Trajectory` + `PSF`).
 
     The exposure part is drawn from {1, 2, 3} (fractions 1/10, 1/2, 1 of the
     trajectory), as DeblurGAN's `blur_image.py` does, after the trajectory.
+    The 64-px canvas is scaled onto `extents[i]` px (default: `size`), and
+    the path centred on the `size` x `size` kernel.
 
     Returns:
         float32 `[n, size, size]`, each summing to 1.
     """
     x, _ = camera_shake_trajectories(rngs)
-    scale = size / MOTION_CANVAS
+    extents = [size] * len(rngs) if extents is None else extents
     out = np.empty((len(rngs), size, size), dtype=np.float32)
     for i, rng in enumerate(rngs):
         weights = exposure_weights(x.shape[1], int(rng.integers(1, 4)))
-        out[i] = splat(x[i] * scale, weights, size)
+        out[i] = splat(x[i] * (extents[i] / MOTION_CANVAS), weights, size)
     return out
+
+
+def linear_kernel(size: int, length: float, angle: float) -> np.ndarray:
+    """Uniform straight motion of `length` px at `angle` radians, anti-aliased,
+    centred: float32 `[size, size]` summing to 1."""
+    n = max(2, int(np.ceil(4 * length)) + 1)
+    t = np.linspace(-length / 2, length / 2, n)
+    points = t * np.exp(1j * angle) + (size - 1) / 2 * (1 + 1j)
+    return splat(points, np.ones(n), size)
 
 
 def gaussian_kernel(size: int, sigma: float) -> np.ndarray:
@@ -247,6 +260,34 @@ def random_kernel(rng: np.random.Generator, size: int, kind: str) -> np.ndarray:
     raise ValueError(f"unknown blur kind {kind!r}; expected one of {KINDS}")
 
 
+def _draw_kinds(n, seed, kinds, weights):
+    """`(kind of kernel i, generator i after that draw)` for i < n."""
+    kinds = tuple(kinds)
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ValueError(f"unknown blur kind {kind!r}; expected one of {KINDS}")
+    if n < 1:
+        raise ValueError(f"need n >= 1, got n={n}")
+    p = np.ones(len(kinds)) if weights is None else np.asarray(weights, float)
+    if p.shape != (len(kinds),) or np.any(p < 0) or p.sum() <= 0:
+        raise ValueError(f"weights {weights!r} do not match kinds {kinds!r}")
+    p = p / p.sum()
+    base = _seed_list(seed)
+    rngs = [np.random.default_rng([*base, i]) for i in range(n)]
+    return tuple(kinds[rng.choice(len(kinds), p=p)] for rng in rngs), rngs
+
+
+def bank_kinds(
+    n: int,
+    seed: int | Sequence[int] = 0,
+    kinds: Sequence[str] = KINDS,
+    weights: Sequence[float] | None = (0.8, 0.1, 0.1),
+) -> tuple[str, ...]:
+    """The kind of each kernel of `make_kernel_bank(n, ..., seed, kinds,
+    weights)`."""
+    return _draw_kinds(n, seed, kinds, weights)[0]
+
+
 def make_kernel_bank(
     n: int,
     size: int = 31,
@@ -272,19 +313,9 @@ def make_kernel_bank(
     Returns:
         float32 `[n, size, size]`, every kernel summing to 1.
     """
-    kinds = tuple(kinds)
-    for kind in kinds:
-        if kind not in KINDS:
-            raise ValueError(f"unknown blur kind {kind!r}; expected one of {KINDS}")
-    if n < 1 or size < 1:
+    if size < 1:
         raise ValueError(f"need n >= 1 and size >= 1, got n={n}, size={size}")
-    p = np.ones(len(kinds)) if weights is None else np.asarray(weights, float)
-    if p.shape != (len(kinds),) or np.any(p < 0) or p.sum() <= 0:
-        raise ValueError(f"weights {weights!r} do not match kinds {kinds!r}")
-    p = p / p.sum()
-    base = _seed_list(seed)
-    rngs = [np.random.default_rng([*base, i]) for i in range(n)]
-    chosen = [kinds[rng.choice(len(kinds), p=p)] for rng in rngs]
+    chosen, rngs = _draw_kinds(n, seed, kinds, weights)
     bank = np.empty((n, size, size), dtype=np.float32)
     motion = [i for i, kind in enumerate(chosen) if kind == "motion"]
     for start in range(0, len(motion), 256):  # Bounded memory per chunk.
@@ -294,6 +325,89 @@ def make_kernel_bank(
         if kind != "motion":
             bank[i] = random_kernel(rngs[i], size, kind)
     return bank
+
+
+# The blur families of real photos (`photo_kernel_bank`): name -> range of its
+# size parameter in px and its share of a training bank. Ranges follow the
+# text data of Hradis et al. (BMVC 2015): defocus radius up to 4 px,
+# random-walk motion kernels of 5-21 px; "sharp" is a nearly sharp image.
+PHOTO_FAMILIES = {
+    "sharp": ("Gaussian sigma", (0.0, 0.5), 0.10),
+    "gaussian": ("Gaussian sigma", (0.5, 2.0), 0.15),
+    "defocus": ("disc radius", (0.5, 4.0), 0.25),
+    "linear": ("motion length", (3.0, 21.0), 0.15),
+    "shake": ("camera-shake size", (5.0, 21.0), 0.35),
+}
+
+
+def family_kernel(
+    family: str, value: float, size: int, rng: np.random.Generator
+) -> np.ndarray:
+    """One kernel of a `PHOTO_FAMILIES` family with size parameter `value`
+    (px), on a `size` x `size` grid: float32 summing to 1. `rng` draws the
+    motion's direction or the camera-shake path."""
+    if family in ("sharp", "gaussian"):
+        return (
+            gaussian_kernel(size, value)
+            if value >= 0.05
+            else _normalise(np.zeros((size, size)))
+        )  # A delta.
+    if family == "defocus":
+        return defocus_kernel(size, value)
+    if family == "linear":
+        return linear_kernel(size, value, rng.uniform(0, np.pi))
+    if family == "shake":
+        return motion_kernels([rng], size, [value])[0]
+    raise ValueError(
+        f"unknown blur family {family!r}; expected one of {tuple(PHOTO_FAMILIES)}"
+    )
+
+
+def photo_kernel_bank(
+    n: int, size: int, seed: int | Sequence[int] = 0, stratified: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A bank of the blur families of real photos, with what each kernel is.
+
+    Kernel `i` draws from `np.random.default_rng([*seed, i])` alone. Drawn
+    (default): its family by the shares of `PHOTO_FAMILIES`, its size
+    parameter uniform in the family's range. `stratified` (held-out sets, to
+    be sliced by family and size): kernel `i` is of family `i % 5` (in the
+    order of `PHOTO_FAMILIES`), with sizes spread evenly over the family's
+    range (the `j`-th kernel of a family at quantile `(j + U(0, 1)) / m` of
+    `m` kernels of that family).
+
+    Returns:
+        `(bank, family_index, value)`: float32 `[n, size, size]` (every kernel
+        sums to 1), int32 `[n]` (index into `PHOTO_FAMILIES`), float32 `[n]`
+        (the size parameter in px).
+    """
+    if n < 1 or size < 1:
+        raise ValueError(f"need n >= 1 and size >= 1, got n={n}, size={size}")
+    names = tuple(PHOTO_FAMILIES)
+    shares = np.array([PHOTO_FAMILIES[f][2] for f in names])
+    base = _seed_list(seed)
+    rngs = [np.random.default_rng([*base, i]) for i in range(n)]
+    families = np.empty(n, np.int32)
+    values = np.empty(n, np.float32)
+    for i, rng in enumerate(rngs):
+        if stratified:
+            family = i % len(names)
+            count = len(range(family, n, len(names)))
+            quantile = (i // len(names) + rng.uniform()) / count
+        else:
+            family = int(rng.choice(len(names), p=shares / shares.sum()))
+            quantile = rng.uniform()
+        lo, hi = PHOTO_FAMILIES[names[family]][1]
+        families[i], values[i] = family, lo + (hi - lo) * quantile
+    bank = np.empty((n, size, size), np.float32)
+    shake = [i for i in range(n) if names[families[i]] == "shake"]
+    for start in range(0, len(shake), 256):  # Vectorised, bounded memory.
+        idx = shake[start : start + 256]
+        bank[idx] = motion_kernels([rngs[i] for i in idx], size, values[idx])
+    for i in range(n):
+        if names[families[i]] != "shake":
+            bank[i] = family_kernel(names[families[i]], float(values[i]), size, rngs[i])
+    return bank, families, values
 
 
 def save_kernel_bank(path: str | Path, bank: np.ndarray) -> None:

@@ -32,6 +32,9 @@ CHOICES = {
     "perceptual_network": ("vgg19", "lowpass"),
     "strategy": ("auto", "default", "mirrored", "multiworker"),
     "text_tones": ("varied", "document"),
+    "text_pages": ("document", "lines"),
+    "text_look": ("photo", "clean"),
+    "blur_families": ("auto", "photo", "shake"),
     "mixed_precision": ("none", "float16", "bfloat16"),
 }
 # Flags whose value is a folder that must exist.
@@ -41,6 +44,7 @@ NONNEGATIVE_INT_FIELDS = (
     "seed",
     "test_images",
     "val_images",
+    "unseen_images",
     "val_ocr_images",
     "content_res_blocks",
     "generator_res_blocks",

@@ -132,6 +132,11 @@ class DataConfig:
     load_size: int = opt(144, "Shorter side resized to this (bicubic).")
     crop_size: int = opt(128, "Random training crop (val/test pairs: whole images).")
     batch_size: int = opt(2, "Global batch size (split across replicas).")
+    crops_per_image: int = opt(
+        1,
+        "Training crops taken from each loaded image (from that many images in "
+        "turn): a costly source, such as a rendered page, feeds more crops.",
+    )
     test_images: int = opt(64, "Held-out test pairs (keras_udd.evaluate).")
     val_images: int = opt(
         64,
@@ -145,19 +150,53 @@ class DataConfig:
         "text: rendered pages (test-images test, val-images validation, then a "
         "sharp and a blurred half).",
     )
-    font_dir: str | None = opt(None, "text: .ttf/.otf folder (default: system fonts).")
+    unseen_images: int = opt(
+        64,
+        "text: pages set in fonts that training never sees (the unseen-fonts "
+        "split of keras_udd.evaluate).",
+    )
+    text_pages: str = opt(
+        "document",
+        "text: 'document' (paragraphs, headings, lists, inline monospace and "
+        "code in the pinned fonts, x-height 5-14 px) or 'lines' (the earlier "
+        "domain: lines of random words, one font per page, sizes relative to "
+        "the page, --text-tones).",
+    )
+    text_look: str = opt(
+        "photo",
+        "text, document pages: 'photo' (photographed or scanned: paper tone and "
+        "texture, uneven light, ink bleed, rotation, perspective, noise, JPEG) "
+        "or 'clean' (black ink on white).",
+    )
+    font_dir: str | None = opt(
+        None,
+        "text: a folder of .ttf/.otf/.pfb fonts instead of the pinned set "
+        "(every fifth file, sorted, is held out for the unseen-fonts split).",
+    )
     text_tones: str = opt(
         "varied",
-        "text: ink and paper tones: 'varied' (inks 0-90, papers 215-255, "
-        "tinted) or 'document' (ink 0-30 on paper 235-255, as scanned "
-        "documents).",
+        "text, lines pages: ink and paper tones: 'varied' (inks 0-90, papers "
+        "215-255, tinted) or 'document' (ink 0-30 on paper 235-255).",
     )
     tfds_dir: str | None = opt(
         None,
         "face: TFDS data_dir (default ~/tensorflow_datasets).",
     )
     # Synthetic blur (text, face; folder test pairs without test_dir).
-    blur_kernel_size: int = opt(31, "Motion paths of the 64-px canvas scaled by k/64.")
+    blur_families: str = opt(
+        "auto",
+        "Synthetic blur: 'shake' (the paper's: DeblurGAN camera shake scaled "
+        "to --blur-kernel-size, --motion-blur-prob; the rest Gaussian/defocus), "
+        "'photo' (the blur families of real photos, each image its own kernel: "
+        "nearly sharp, Gaussian sigma 0.5-2, defocus radius 0.5-4, linear "
+        "motion 3-21 px, camera shake 5-21 px) or 'auto' (photo for text, "
+        "shake otherwise).",
+    )
+    blur_kernel_size: int = opt(
+        31,
+        "Kernel side in px (shake: paths of the 64-px canvas scaled by k/64; "
+        "photo: at least 23).",
+    )
     blur_kernel_bank: int = opt(1000, "Seeded kernels drawn per blurred image.")
     blur_kernel_file: str | None = opt(
         None,
@@ -165,7 +204,7 @@ class DataConfig:
     )
     motion_blur_prob: float = opt(
         0.8,
-        "Camera shake; the rest Gaussian/defocus evenly.",
+        "shake: camera shake; the rest Gaussian/defocus evenly.",
     )
     noise_std: float = opt(0.01, "Additive noise std ~ U(0, noise_std), [0, 1] units.")
     jpeg_prob: float = opt(0.0, "Chance of JPEG re-compression of a blurred image.")

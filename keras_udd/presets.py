@@ -37,15 +37,16 @@ PRESETS: dict[str, dict[str, dict]] = {
             "d_steps_per_g_step": 1,
         },
         "data": {
-            # Pages 128 px high (fonts 8-19 px), 21-px kernels: blurred text
-            # that is still there to recover (the default 31 px on 144-px
-            # pages erases small fonts). Near-black ink on near-white paper:
-            # the low-pass term pins a page's mean tone, not its contrast, and
-            # on tinted pages the output turned black on white.
-            "load_size": 128,
-            "text_tones": "document",
+            # Document pages 256 px wide (x-height 5-14 px, fonts pinned),
+            # photographed look; the blur families of real photos (23-px
+            # kernel grid), sensor noise up to 7/255 and JPEG on half the
+            # blurred images; 4 crops of each rendered page.
+            "load_size": 256,
             "crop_size": 64,
-            "blur_kernel_size": 21,
+            "crops_per_image": 4,
+            "blur_kernel_size": 23,
+            "noise_std": 7 / 255,
+            "jpeg_prob": 0.5,
             "val_images": 32,
         },
         "train": {

@@ -12,7 +12,8 @@ from PIL import Image, ImageDraw, ImageFont
 from keras_udd import blur, evaluate, ocr
 from keras_udd.config import Config, DataConfig, TrainConfig
 from keras_udd.data import make_test_dataset
-from keras_udd.data.text import WORDS, TextRenderer, find_fonts
+from keras_udd.data.fonts import pinned_families
+from keras_udd.data.text import WORDS, TextRenderer
 
 needs_tesseract = pytest.mark.skipif(
     shutil.which("tesseract") is None,
@@ -33,8 +34,8 @@ PAGES = dict(
 def known_text_page(height=256, width=512, size=24, seed=0):
     """A clean page of known text: (uint8 [height, width, 3], its text)."""
     rng = np.random.default_rng(seed)
-    fonts = [f for f in find_fonts() if f.endswith("DejaVuSans.ttf")] or find_fonts()
-    font = ImageFont.truetype(fonts[0], size) if fonts else ImageFont.load_default(size)
+    sans = next(f for f in pinned_families() if f.name == "DejaVu Sans")
+    font = ImageFont.truetype(sans.face("regular"), size)
     page = Image.new("RGB", (width, height), (250, 250, 245))
     draw = ImageDraw.Draw(page)
     lines, y = [], size // 2
@@ -142,7 +143,8 @@ def test_ocr_reads_a_sharp_page_and_fails_on_a_blurred_one():
 
 @needs_tesseract
 def test_ocr_scores_agreement_with_the_sharp_page():
-    renderer = TextRenderer(256, seed=0, fonts=find_fonts())
+    fonts = tuple(f.face("regular") for f in pinned_families())
+    renderer = TextRenderer(256, seed=0, fonts=fonts)
     sharp = [renderer.render(i) for i in range(2)]
     weak = [blurred(p, 1) for p in sharp]
     strong = [blurred(p, 6) for p in sharp]

@@ -5,14 +5,18 @@ training images S, a disjoint pool of blurred training images B (real, or
 sharp images that the pipeline blurs on the fly when `synthetic_blur`), and
 two held-out pools, validation (`val`, scored every epoch by train.py; it
 picks `best.keras`) and test (`test`, scored by `keras_udd.evaluate`): sharp
-images to blur into pairs, or real pairs. All four are disjoint. Builders are
+images to blur into pairs, or real pairs (and, for text, a third: `unseen`,
+pages in fonts no other pool uses). All are disjoint. Builders are
 looked up in `DOMAINS`; a new domain (licence plates, say) is one builder
 function and one entry there.
 
-- `text`: `text_pool_size` rendered pages; ids `text/<i>`. Pages
+- `text`: `text_pool_size` rendered pages (`keras_udd.data.document`, or the
+  earlier line pages of `keras_udd.data.text`); ids `text/<i>`. Pages
   `[0, test_images)` are the test set, `[test_images, test_images +
   val_images)` the validation set, the rest is split in two halves (sharp,
-  then blurred).
+  then blurred). Pages `[text_pool_size, text_pool_size + unseen_images)`,
+  set in the fonts held out of all the others (`keras_udd.data.fonts`), are
+  the unseen-fonts split.
 - `face`: CelebA from TFDS (`train[:50%]` sharp, `train[50%:]` blurred,
   `validation[:val_images]` validation, `test[:test_images]` test), or with
   `data_dir` a folder of face images, split at random (seeded): `test_images`
@@ -39,13 +43,15 @@ import numpy as np
 import tensorflow as tf
 
 from keras_udd.config import DataConfig
+from keras_udd.data import fonts as font_set
+from keras_udd.data.document import DocumentRenderer
 from keras_udd.data.images import (
     ImageLoader,
     check_folder,
     resize_shorter,
     scan_folder,
 )
-from keras_udd.data.text import TextRenderer, find_fonts
+from keras_udd.data.text import TextRenderer
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +185,7 @@ class PairPool:
 
 
 Pool = IndexedPool | TfdsPool
-SPLITS = ("val", "test")
+SPLITS = ("val", "test", "unseen")
 
 
 @dataclass(frozen=True)
@@ -194,6 +200,7 @@ class DomainData:
         synthetic_blur: the pipeline blurs `blurred` (and non-pair held-out
             pools).
         val: the validation pool, like `test` (None: no validation).
+        unseen: text only: pages in fonts training never sees, like `test`.
     """
 
     sharp: Pool
@@ -201,12 +208,13 @@ class DomainData:
     test: Pool | PairPool | None
     synthetic_blur: bool
     val: Pool | PairPool | None = None
+    unseen: Pool | None = None
 
     def held_out(self, split: str) -> Pool | PairPool | None:
-        """The pool of `split`: "val" or "test"."""
+        """The pool of `split`: "val", "test" or "unseen"."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        return self.val if split == "val" else self.test
+        return getattr(self, split)
 
 
 def _folder_pool(name: str, flag: str, folder, files, load_size: int) -> IndexedPool:
@@ -230,6 +238,23 @@ def _split_four(items: list, n_test: int, n_val: int, seed: int, what: str):
     return rest[:half], rest[half:], items[:n_test], items[n_test : n_test + n_val]
 
 
+def text_renderer(cfg: DataConfig, fonts: str = "train"):
+    """The page renderer of the text domain's settings; `fonts`: "train"
+    (training, validation and test pages) or "unseen" (the unseen-fonts
+    split)."""
+    if cfg.font_dir is not None:
+        check_folder(cfg.font_dir, "--font-dir")
+    families = font_set.families(cfg.font_dir, fonts)
+    if not families:
+        where = f"--font-dir {cfg.font_dir}" if cfg.font_dir else "the pinned set"
+        need = "fonts" if fonts == "train" else "five fonts for an unseen-fonts split"
+        raise ValueError(f"{where}: no {need} found (.ttf, .otf or .pfb files)")
+    if cfg.text_pages == "lines":
+        faces = tuple(f.face("regular") for f in families)
+        return TextRenderer(cfg.load_size, cfg.seed, faces, cfg.text_tones)
+    return DocumentRenderer(cfg.load_size, cfg.seed, families, cfg.text_look)
+
+
 def build_text(cfg: DataConfig) -> DomainData:
     """`text`: lazily rendered pages (see the module docstring)."""
     n, n_test, n_val = cfg.text_pool_size, cfg.test_images, cfg.val_images
@@ -239,22 +264,22 @@ def build_text(cfg: DataConfig) -> DomainData:
             f"--text-pool-size ({n}) must be at least --test-images ({n_test}) + "
             f"--val-images ({n_val}) + 2"
         )
-    if cfg.font_dir is not None:
-        check_folder(cfg.font_dir, "--font-dir")
-    fonts = find_fonts(cfg.font_dir)
-    if cfg.font_dir is not None and not fonts:
-        raise ValueError(f"--font-dir {cfg.font_dir}: no .ttf or .otf fonts found")
-    renderer = TextRenderer(cfg.load_size, cfg.seed, fonts, cfg.text_tones)
+    renderer = text_renderer(cfg)
     half = (n - held) // 2
 
-    def pool(name, lo, hi):
-        return IndexedPool(name, tuple(f"text/{i}" for i in range(lo, hi)), renderer)
+    def pool(name, lo, hi, load=renderer):
+        return IndexedPool(name, tuple(f"text/{i}" for i in range(lo, hi)), load)
 
+    unseen = None
+    if cfg.unseen_images:
+        last = n + cfg.unseen_images
+        unseen = pool("text (unseen fonts)", n, last, text_renderer(cfg, "unseen"))
     return DomainData(
         sharp=pool("text (sharp half)", held, held + half),
         blurred=pool("text (blurred half)", held + half, n),
         test=pool("text (test)", 0, n_test) if n_test else None,
         val=pool("text (validation)", n_test, held) if n_val else None,
+        unseen=unseen,
         synthetic_blur=True,
     )
 

@@ -30,6 +30,7 @@ batches are `[1, None, None, 3]`.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,11 +46,15 @@ logger = logging.getLogger(__name__)
 
 AUTOTUNE = tf.data.AUTOTUNE
 SHARP_STREAM, BLUR_STREAM, TEST_STREAM, VAL_STREAM, PAIRED_STREAM = 0, 1, 2, 3, 4
+UNSEEN_STREAM = 5
+PHOTO_KERNEL_MIN = 23  # Kernel side that holds the 21-px photo blur families.
 # Held-out split -> (kernel bank seed, noise/JPEG stream, config field of its size).
 SPLIT_SEEDS = {
     "test": (1, TEST_STREAM, "test_images"),
     "val": (2, VAL_STREAM, "val_images"),
+    "unseen": (3, UNSEEN_STREAM, "unseen_images"),
 }
+SPLIT_NAMES = {"test": "test", "val": "validation", "unseen": "unseen-fonts"}
 
 
 def validate(cfg: DataConfig) -> None:
@@ -61,8 +66,27 @@ def validate(cfg: DataConfig) -> None:
             f"--load-size ({cfg.load_size}) must be >= --crop-size ({cfg.crop_size})",
         ),
         (cfg.batch_size >= 1, "--batch-size must be >= 1"),
+        (cfg.crops_per_image >= 1, "--crops-per-image must be >= 1"),
         (cfg.test_images >= 0, "--test-images must be >= 0"),
         (cfg.val_images >= 0, "--val-images must be >= 0"),
+        (cfg.unseen_images >= 0, "--unseen-images must be >= 0"),
+        (
+            cfg.blur_families in ("auto", "photo", "shake"),
+            f"--blur-families must be auto, photo or shake, got {cfg.blur_families!r}",
+        ),
+        (
+            blur_families(cfg) != "photo" or cfg.blur_kernel_size >= PHOTO_KERNEL_MIN,
+            f"--blur-families photo needs --blur-kernel-size >= {PHOTO_KERNEL_MIN} "
+            f"(its largest kernels span 21 px), got {cfg.blur_kernel_size}",
+        ),
+        (
+            cfg.text_pages in ("document", "lines"),
+            f"--text-pages must be document or lines, got {cfg.text_pages!r}",
+        ),
+        (
+            cfg.text_look in ("photo", "clean"),
+            f"--text-look must be photo or clean, got {cfg.text_look!r}",
+        ),
         (
             1 <= cfg.blur_kernel_size < 2 * cfg.load_size,
             f"--blur-kernel-size ({cfg.blur_kernel_size}) must be >= 1 and below "
@@ -79,26 +103,44 @@ def validate(cfg: DataConfig) -> None:
             raise ValueError(message)
 
 
-@lru_cache(maxsize=8)
-def _synth_bank(n: int, size: int, seed: tuple[int, ...], motion: float):
-    rest = (1.0 - motion) / 2
-    bank = blur.make_kernel_bank(n, size, seed, weights=(motion, rest, rest))
+@dataclass(frozen=True)
+class KernelLabels:
+    """What each kernel of a bank is: `family[i]` (a `blur.PHOTO_FAMILIES`
+    name, or for "shake" banks a `blur.KINDS` name) and `value[i]` (the
+    family's size parameter in px; NaN for "shake" banks, whose parameters
+    scale with the kernel size)."""
+
+    family: tuple[str, ...]
+    value: np.ndarray
+
+
+def blur_families(cfg: DataConfig) -> str:
+    """The blur families in use, "photo" or "shake" ("auto" resolved)."""
+    if cfg.blur_families == "auto":
+        return "photo" if cfg.domain == "text" else "shake"
+    return cfg.blur_families
+
+
+@lru_cache(maxsize=16)
+def _synth_bank(
+    n: int, size: int, seed: tuple[int, ...], families: str, motion: float, held: bool
+) -> tuple[np.ndarray, KernelLabels]:
+    if families == "photo":
+        bank, index, value = blur.photo_kernel_bank(n, size, seed, stratified=held)
+        names = tuple(blur.PHOTO_FAMILIES)
+        labels = KernelLabels(tuple(names[i] for i in index), value)
+    else:
+        rest = (1.0 - motion) / 2
+        weights = (motion, rest, rest)
+        bank = blur.make_kernel_bank(n, size, seed, weights=weights)
+        kinds = blur.bank_kinds(n, seed, weights=weights)
+        labels = KernelLabels(kinds, np.full(n, np.nan, np.float32))
     bank.flags.writeable = False
-    return bank
+    labels.value.flags.writeable = False
+    return bank, labels
 
 
-def kernel_bank(cfg: DataConfig, split: str | None = None) -> np.ndarray:
-    """The training kernel bank (`split=None`), or that of the held-out
-    `split` ("val" or "test"), float32 `[n, k, k]`.
-
-    With `blur_kernel_file` set, the training bank is read from that `.npy`
-    file if it exists (any square kernels, e.g. measured PSFs; its `k` wins
-    over `blur_kernel_size`) and written there otherwise. The held-out banks
-    are always synthesised with the training bank's kernel size, one kernel
-    per image: test seed `(seed, 1)`, `max(test_images, 1)` kernels;
-    validation seed `(seed, 2)`, `max(val_images, 1)` kernels (other draws
-    than each other and than the training bank, seed `(seed,)`).
-    """
+def _bank(cfg: DataConfig, split: str | None) -> tuple[np.ndarray, KernelLabels]:
     path = cfg.blur_kernel_file
     loaded = blur.load_kernel_bank(path) if path and Path(path).exists() else None
     size = cfg.blur_kernel_size if loaded is None else loaded.shape[1]
@@ -107,19 +149,48 @@ def kernel_bank(cfg: DataConfig, split: str | None = None) -> np.ndarray:
             f"--blur-kernel-file {path}: kernels of {size} px need --load-size "
             f"above {size // 2}"
         )
+    families = blur_families(cfg)
     if split is not None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         bank_seed, _, count = SPLIT_SEEDS[split]
         n = max(getattr(cfg, count), 1)
-        return _synth_bank(n, size, (cfg.seed, bank_seed), cfg.motion_blur_prob)
+        seed = (cfg.seed, bank_seed)
+        return _synth_bank(n, size, seed, families, cfg.motion_blur_prob, True)
     if loaded is not None:
-        return loaded
-    bank = _synth_bank(cfg.blur_kernel_bank, size, (cfg.seed,), cfg.motion_blur_prob)
+        n = loaded.shape[0]
+        return loaded, KernelLabels(("file",) * n, np.full(n, np.nan, np.float32))
+    bank, labels = _synth_bank(
+        cfg.blur_kernel_bank, size, (cfg.seed,), families, cfg.motion_blur_prob, False
+    )
     if path:
         blur.save_kernel_bank(path, bank)
         logger.info("wrote the kernel bank to %s", path)
-    return bank
+    return bank, labels
+
+
+def kernel_bank(cfg: DataConfig, split: str | None = None) -> np.ndarray:
+    """The training kernel bank (`split=None`), or that of the held-out
+    `split` ("val", "test" or "unseen"), float32 `[n, k, k]`.
+
+    `blur_families(cfg)` picks the kernels: "photo" (`blur.photo_kernel_bank`;
+    held-out banks stratified by family and size) or "shake"
+    (`blur.make_kernel_bank`). With `blur_kernel_file` set, the training bank
+    is read from that `.npy` file if it exists (any square kernels, e.g.
+    measured PSFs; its `k` wins over `blur_kernel_size`) and written there
+    otherwise. The held-out banks are always synthesised with the training
+    bank's kernel size, one kernel per image: test seed `(seed, 1)`,
+    `max(test_images, 1)` kernels; validation seed `(seed, 2)`,
+    `max(val_images, 1)`; unseen fonts seed `(seed, 3)`, `max(unseen_images,
+    1)` (other draws than each other and than the training bank, seed
+    `(seed,)`).
+    """
+    return _bank(cfg, split)[0]
+
+
+def kernel_labels(cfg: DataConfig, split: str | None = None) -> KernelLabels:
+    """The family and size of each kernel of `kernel_bank(cfg, split)`."""
+    return _bank(cfg, split)[1]
 
 
 def _degrade(cfg: DataConfig, image, oy, ox, kernel, seed):
@@ -158,7 +229,10 @@ def _train_stream(
     cfg: DataConfig, pool, stream: int, bank: np.ndarray | None, start: int = 0
 ):
     """`{"image": float32 [crop, crop, 3] in [-1, 1], "id": string}` forever,
-    from element `start` of the stream on."""
+    from element `start` of the stream on. Each image gives
+    `cfg.crops_per_image` crops, interleaved over as many images; element `n`
+    is crop `n` of the stream whatever `start` is (the skipped images are not
+    loaded, bar the few of one interleave cycle)."""
     bank_t = None if bank is None else tf.constant(bank)
     n_bank = 0 if bank is None else bank.shape[0]
     base = (cfg.seed, stream)
@@ -178,7 +252,19 @@ def _train_stream(
             out = degrade.maybe_flip(out, seeds[3])
         return {"image": degrade.to_signed(out), "id": source_id}
 
-    ds = pool.dataset(shuffle_seed=cfg.seed * 1000 + stream, repeat=True, skip=start)
+    k = cfg.crops_per_image
+    group = k * k  # Crops of the k images that one interleave cycle opens.
+    ds = pool.dataset(
+        shuffle_seed=cfg.seed * 1000 + stream,
+        repeat=True,
+        skip=start // group * k,
+    )
+    if k > 1:  # k crops of each image, from k images in turn.
+        ds = ds.interleave(
+            lambda *element: tf.data.Dataset.from_tensors(element).repeat(k),
+            cycle_length=k,
+            block_length=1,
+        ).skip(start % group)
     return ds.enumerate(start).map(augment, num_parallel_calls=AUTOTUNE)
 
 
@@ -329,7 +415,8 @@ def make_test_examples(
         batch_size: pairs per batch; default 1 for whole images (their sizes
             differ; only 1 is accepted), `cfg.batch_size` for crops.
         domain: the domain's pools (default: `build_domain(cfg)`).
-        split: "test" (held-out test set, `keras_udd.evaluate`) or "val" (the
+        split: "test" (held-out test set, `keras_udd.evaluate`), "unseen"
+            (text: pages in fonts training never sees) or "val" (the
             validation set of train.py); disjoint, with their own kernels.
         whole: whole images (default), else centre crops of `crop_size`.
 
@@ -352,9 +439,13 @@ def make_test_examples(
         )
     domain = build_domain(cfg) if domain is None else domain
     pool = domain.held_out(split)
-    what = "validation" if split == "val" else "test"
+    what = SPLIT_NAMES[split]
     if pool is None:
-        flag = "--val-images" if split == "val" else "--test-images"
+        if split == "unseen" and cfg.domain != "text":
+            raise ValueError(
+                f"--domain {cfg.domain} has no unseen-fonts split (text only)"
+            )
+        flag = "--" + SPLIT_SEEDS[split][2].replace("_", "-")
         raise ValueError(
             f"--domain {cfg.domain}: no {what} set ({flag} is 0"
             + (" and no --test-dir)" if split == "test" else ")")
@@ -392,7 +483,8 @@ def make_test_dataset(
     whole: bool = True,
 ) -> tf.data.Dataset:
     """Finite, deterministic paired batches `(blurred, sharp)` of a held-out
-    split: "test" (default; `keras_udd.evaluate`) or "val" (train.py).
+    split: "test" (default; `keras_udd.evaluate`), "unseen" (text: unseen
+    fonts) or "val" (train.py).
 
     Both float32 in [-1, 1]; `blurred[i]` is `sharp[i]` blurred. Whole images
     by default: `[1, H, W, 3]`, H and W varying (spec `[1, None, None, 3]`);

@@ -1,20 +1,19 @@
-"""Synthetic document images rendered with Pillow: the offline `text` domain.
+"""Line pages of the `text` domain (`--text-pages lines`): the earlier domain.
 
-Document `i` is drawn from `np.random.default_rng([seed, i])` alone, so the pool
+Page `i` is drawn from `np.random.default_rng([seed, i])` alone, so the pool
 is rendered lazily inside the pipeline (a few milliseconds per page) and is the
-same on every run with the same fonts. Each page: random words, numbers and
-punctuation in one font (TrueType fonts found on the machine, else Pillow's
-built-in font) at a random size, with random line spacing, left margin, ink and
-paper colours (`TONES`), a slight rotation and a slight illumination gradient.
+same on every run with the same fonts. Each page: lines of random words,
+numbers and punctuation in one font (the regular faces of the pinned set,
+`keras_udd.data.fonts`, or `--font-dir`) at a size relative to the page, with
+random line spacing, left margin, ink and paper colours (`TONES`), a slight
+rotation and a slight illumination gradient. The default pages are
+`keras_udd.data.document`'s.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -30,18 +29,6 @@ TONES = {
     "document": ((235, 255), (-4, 4), (0, 30), (-5, 5)),
 }
 
-FONT_DIRS = (
-    "/usr/share/fonts",
-    "/usr/local/share/fonts",
-    "~/.fonts",
-    "~/.local/share/fonts",
-    "/Library/Fonts",
-    "/System/Library/Fonts",
-    "C:/Windows/Fonts",
-)
-FONT_SUFFIXES = (".ttf", ".otf")
-# Fonts whose glyphs are not (Latin) text.
-SKIP_FONT_WORDS = ("emoji", "symbol", "dingbat", "wingding", "math", "icon", "braille")
 WORDS = tuple(
     """the of and to in is was for that on as with by he at from his an were are
     which this be or had not first one their its new after but who they have her
@@ -59,26 +46,6 @@ WORDS = tuple(
 PUNCTUATION = (",", ".", ";", ":", "", "", "", "", "", "")
 
 
-@lru_cache(maxsize=8)
-def find_fonts(font_dir: str | None = None) -> tuple[str, ...]:
-    """TrueType/OpenType font files under `font_dir` (or the system font
-    folders), sorted; symbol and emoji fonts are left out. May be empty."""
-    roots = [font_dir] if font_dir else list(FONT_DIRS)
-    found = set()
-    for root in roots:
-        root = Path(root).expanduser()
-        if not root.is_dir():
-            continue
-        for dirpath, _, names in os.walk(root):
-            for name in names:
-                low = name.lower()
-                if low.endswith(FONT_SUFFIXES) and not any(
-                    w in low for w in SKIP_FONT_WORDS
-                ):
-                    found.add(os.path.join(dirpath, name))
-    return tuple(sorted(found))
-
-
 class TextRenderer:
     """Renders document `i` of a seeded pool: uint8 `[height, width, 3]`.
 
@@ -86,7 +53,8 @@ class TextRenderer:
         height: page height in pixels (the shorter side; the pipeline's
             `load_size`). Width is `height * U(1, 1.5)`.
         seed: pool seed; page `i` depends only on `(seed, i)` and the fonts.
-        fonts: font file paths; empty = Pillow's built-in font.
+        fonts: font file paths (`keras_udd.data.fonts`); empty = Pillow's
+            built-in font.
         tones: a key of `TONES` (the pages differ only in their colours).
 
     Font sizes are `U(0.06, 0.15) * height` px (9-22 px at 144).
