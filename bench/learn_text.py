@@ -9,18 +9,24 @@
    the validation PSNR/SSIM of the output and of the blurred input, the OCR
    character error rates (val_cer, val_cer_blurred) and the diagnostic
    psnr_sharp_recon (sharp -> E^c_S -> G_S).
-2. Scores best.keras on the held-out TEST split (whole pages; PSNR, SSIM, OCR
-   CER of the output and of the blurred input).
+2. Scores best.keras (`keras_udd.evaluate`, whole pages) on the held-out TEST
+   split and on the UNSEEN-FONTS split: PSNR, SSIM and OCR CER of the output
+   and of the blurred input, by blur family and size, and the sharp pages
+   through the model (identity).
 3. With --supervised-minutes M: the supervised ceiling, i.e. the same
    deblurring networks (E^c_B, E^b, G_S of the preset's size) trained with
    paired L1 on crops of the same sharp pages blurred the same way, for M
-   minutes, then scored on the same test split.
-4. Writes --results.json (config, command, machine, curves, test scores) and
+   minutes, then scored the same way.
+4. Writes --results.json (config, command, machine, curves, scores) and
    --results.png (validation PSNR/SSIM/CER against the blurred baseline,
-   sharp-reconstruction PSNR, losses).
+   sharp-reconstruction PSNR, losses, test PSNR by blur family), and prints
+   the README's tables.
 5. With --ship: writes the deblurring path of best.keras to
    keras_udd/pretrained/text.keras, and text.json (how it was trained, what
-   it scores).
+   it scores), and the README's figures.
+
+`--threads N` limits TensorFlow to N threads in every part (training runs in
+a subprocess that gets TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from keras_udd import runs  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PRESET = "text-small"
+SPLITS = ("test", "unseen")
 PRETRAINED = ROOT / "keras_udd" / "pretrained"
 FIGURES = ROOT / "docs" / "images"
 LOSS_COLUMNS = (
@@ -72,7 +79,9 @@ def parse_args(argv):
         "the preset's config), into RESULTS_supervised.json, which the full "
         "report then includes",
     )
-    parser.add_argument("--threads", type=int, default=0, help="TF threads (0: all)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="TensorFlow threads (0: all cores)"
+    )
     parser.add_argument("--output-dir", default=str(ROOT / "runs" / "learn-text"))
     parser.add_argument("--results", default=str(RESULTS / "learn_text"))
     parser.add_argument(
@@ -120,22 +129,47 @@ def train_command(args) -> list[str]:
     return command
 
 
-def test_scores(model_path, data_cfg) -> dict:
-    """PSNR/SSIM/CER on the test split (whole pages) of a model file."""
-    from keras_udd.data import make_test_dataset
-    from keras_udd.deblur import load_deblur_function
+def thread_env(threads: int) -> dict:
+    """The environment that limits TensorFlow to `threads` (0: unchanged)."""
+    if not threads:
+        return dict(os.environ)
+    value = str(threads)
+    return {
+        **os.environ,
+        "TF_NUM_INTRAOP_THREADS": value,
+        "TF_NUM_INTEROP_THREADS": value,
+    }
+
+
+def score(fn, data_cfg) -> dict:
+    """`keras_udd.evaluate` of a deblur function ([0, 1] images) on the test
+    and the unseen-fonts splits (whole pages, by blur family, OCR, identity):
+    `{"test": scores, "unseen": scores}`."""
+    from keras_udd.data import make_test_examples
+    from keras_udd.data.pipeline import kernel_labels
     from keras_udd.evaluate import evaluate
 
-    fn = load_deblur_function(model_path)
-    return evaluate(fn, make_test_dataset(data_cfg, split="test"), ocr=True)
+    return {
+        split: evaluate(
+            fn,
+            make_test_examples(data_cfg, split=split),
+            ocr=True,
+            identity=True,
+            labels=kernel_labels(data_cfg, split),
+        )
+        for split in SPLITS
+    }
 
 
 def train_supervised(cfg, minutes: float, output: Path) -> dict:
     """The supervised ceiling: `Deblurrer` networks of `cfg.model`'s size,
-    paired L1 (Adam, the preset's lr and betas), for `minutes`."""
+    paired L1 (Adam, the preset's lr and betas), for `minutes`, validated
+    like the GAN (whole validation pages, `keras_udd.evaluate`)."""
     import keras
 
     from keras_udd.data import make_paired_train_dataset, make_test_dataset
+    from keras_udd.deblur import keras_function
+    from keras_udd.evaluate import evaluate
     from keras_udd.model import UIDGAN
 
     keras.utils.set_random_seed(cfg.train.seed)
@@ -147,46 +181,37 @@ def train_supervised(cfg, minutes: float, output: Path) -> dict:
         jit_compile=cfg.train.jit_compile,
     )
     val = make_test_dataset(cfg.data, split="val")
+    fn = keras_function(deblurrer)
     curve, start = [], time.monotonic()
     chunk = max(cfg.train.steps_per_epoch, 1)
 
-    class Checkpoints(keras.callbacks.Callback):
+    class Validation(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            logs = evaluate_paired(deblurrer, val)
-            minutes = (time.monotonic() - start) / 60
-            logs.update(steps=(epoch + 1) * chunk, minutes=round(minutes, 2))
-            curve.append(logs)
-            print(f"supervised: {logs}", flush=True)
-            if minutes >= budget:
+            scores = evaluate(fn, val, progress=False)
+            scores.pop("per_image")
+            elapsed = (time.monotonic() - start) / 60
+            scores.update(steps=(epoch + 1) * chunk, minutes=round(elapsed, 2))
+            curve.append(scores)
+            print(f"supervised: {scores}", flush=True)
+            if elapsed >= minutes:
                 self.model.stop_training = True
 
-    budget = minutes
     deblurrer.fit(
         make_paired_train_dataset(cfg.data),
         steps_per_epoch=chunk,
         epochs=10**6,
         verbose=0,
-        callbacks=[Checkpoints()],
+        callbacks=[Validation()],
     )
-    steps = curve[-1]["steps"] if curve else 0
     path = output / "supervised.keras"
     deblurrer.save(path)
-    return {"curve": curve, "steps": steps, "model": str(path)}
+    steps = curve[-1]["steps"] if curve else 0
+    return {"curve": curve, "steps": steps, "model": str(path), "minutes": minutes}
 
 
-def evaluate_paired(network, dataset) -> dict:
-    """Mean validation PSNR/SSIM of a [-1, 1] -> [-1, 1] network."""
-    import numpy as np
-
-    from keras_udd.metrics import psnr, ssim, to_unit_range
-
-    values = {"psnr": [], "ssim": []}
-    for blurred, sharp in dataset:
-        out = to_unit_range(network(blurred, training=False))
-        sharp = to_unit_range(sharp)
-        values["psnr"].append(float(np.mean(psnr(out, sharp))))
-        values["ssim"].append(float(np.mean(ssim(out, sharp))))
-    return {k: float(np.mean(v)) for k, v in values.items()}
+def summary(scores: dict) -> dict:
+    """Split scores without their per-image records."""
+    return {k: v for k, v in scores.items() if k != "per_image"}
 
 
 def ship(run_dir: Path, report: dict) -> None:
@@ -209,7 +234,7 @@ def ship(run_dir: Path, report: dict) -> None:
         "train_minutes": report["train_minutes"],
         "iterations": report["iterations"],
         "best_epoch": report["best"]["epoch"],
-        "test_scores": report["test"],
+        "scores": {split: summary(report["scores"][split]) for split in SPLITS},
         "parameters": int(model.deblurrer.count_params()),
     }
     (PRETRAINED / "text.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -218,41 +243,51 @@ def ship(run_dir: Path, report: dict) -> None:
     write_figures(model.deblurrer, Config.from_dict(report["config"]).data)
 
 
-def write_figures(deblurrer, data_cfg, pages=3):
+def write_figures(deblurrer, data_cfg, width=224):
     """docs/images/sample_page.png (a blurred test page, for the README's first
-    command) and before_after.png (blurred | deblurred | sharp test pages)."""
+    command) and before_after.png: one test page of each blur family (the
+    largest size of the family among the first pages), blurred | deblurred |
+    sharp, each the top `width` x `width` px window of the page."""
     import numpy as np
     from PIL import Image
 
-    from keras_udd.data import make_test_dataset
+    from keras_udd.data import make_test_examples
+    from keras_udd.data.pipeline import kernel_labels
     from keras_udd.ocr import signed_to_uint8
 
     FIGURES.mkdir(parents=True, exist_ok=True)
+    labels = kernel_labels(data_cfg, "test")
+    chosen = {}
+    for example in make_test_examples(data_cfg, split="test").take(40):
+        index = int(example["kernel_index"][0])
+        family, value = labels.family[index], float(labels.value[index])
+        if family not in chosen or value > chosen[family][0]:
+            chosen[family] = (value, example)
     rows = []
-    for i, (blurred, sharp) in enumerate(
-        make_test_dataset(data_cfg, split="test").take(pages)
-    ):
-        b, s = signed_to_uint8(blurred[0]), signed_to_uint8(sharp[0])
-        d = signed_to_uint8(deblurrer(blurred)[0])
-        if i == 0:
+    for family, (value, example) in chosen.items():
+        b = signed_to_uint8(example["blurred"][0])
+        s = signed_to_uint8(example["sharp"][0])
+        d = signed_to_uint8(deblurrer(example["blurred"])[0])
+        if family == "defocus":
             Image.fromarray(b).save(FIGURES / "sample_page.png")
-        gap = np.full((b.shape[0], 4, 3), 255, np.uint8)
-        rows.append(np.concatenate([b, gap, d, gap, s], 1))
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255)
-            for r in rows]  # fmt: skip
+        gap = np.full((width, 4, 3), 255, np.uint8)
+        crops = [x[:width, :width] for x in (b, d, s)]
+        rows.append(np.concatenate([crops[0], gap, crops[1], gap, crops[2]], 1))
+        print(f"figure row: {family} {value:.1f} px", flush=True)
+    rows = [np.pad(r, ((0, 4), (0, 0), (0, 0)), constant_values=255) for r in rows]
     Image.fromarray(np.concatenate(rows, 0)).save(FIGURES / "before_after.png")
     print(f"wrote {FIGURES / 'sample_page.png'} and before_after.png")
 
 
-def plot(rows, supervised, path):
+def plot(rows, report, path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    supervised = report.get("supervised")
     steps = [r["iteration"] for r in rows]
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4))
+    fig, axes = plt.subplots(1, 5, figsize=(25, 4))
     ax = axes[0]
     ax.plot(steps, [r["val_psnr"] for r in rows], "o-", label="deblurred")
     ax.plot(steps, [r["val_psnr_blurred"] for r in rows], "--", label="blurred input")
@@ -292,36 +327,99 @@ def plot(rows, supervised, path):
     ax.plot(steps, [r["d_loss"] for r in rows], "k--", label="d_loss")
     ax.set(title="losses (weighted, epoch means)", xlabel="iteration", yscale="log")
     ax.legend(fontsize=6)
+    ax = axes[4]
+    families = report["scores"]["test"].get("families", {})
+    x = range(len(families))
+    for offset, (suffix, label) in enumerate(
+        (("_blurred", "blurred"), ("", "deblurred"))
+    ):
+        ax.bar(
+            [i + 0.4 * offset for i in x],
+            [f["psnr" + suffix] for f in families.values()],
+            width=0.4,
+            label=label,
+        )
+    ax.set_xticks([i + 0.2 for i in x], list(families))
+    ax.set(title="test PSNR (dB) by blur family", ylim=(15, None))
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
+def tables(report) -> str:
+    """The README's tables (Markdown) of a report."""
+    lines = [f"CPU: {report['machine']['cpu_model']}", ""]
+
+    def row(label, s, suffix=""):
+        cer = s.get("cer" + suffix)
+        cer = "" if cer is None else f"{cer:.3f}"
+        return (
+            f"| {label} | {s['psnr' + suffix]:.2f} | {s['ssim' + suffix]:.3f} | {cer} |"
+        )
+
+    head = "| | PSNR (dB) | SSIM | OCR CER |\n|---|---:|---:|---:|"
+    for split, name in (("test", "test split"), ("unseen", "unseen fonts")):
+        s = report["scores"][split]
+        lines += [f"{name} ({s['images']} pages)", "", head]
+        lines.append(row("blurred input", s, "_blurred"))
+        lines.append(row("UID-GAN `text-small` (shipped `text`)", s))
+        sup = report.get("supervised", {}).get("scores", {}).get(split)
+        if sup:
+            lines.append(row("supervised ceiling (same networks, paired L1)", sup))
+        lines.append(row("sharp page through the model (identity)", s, "_identity"))
+        lines.append("")
+    lines += [
+        "by blur family (test split): PSNR / CER, blurred -> deblurred",
+        "",
+        "| family | size | pages | PSNR (dB) | OCR CER |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for family, f in report["scores"]["test"].get("families", {}).items():
+        lines.append(
+            f"| {family} | all | {f['images']} | {f['psnr_blurred']:.2f} -> "
+            f"{f['psnr']:.2f} | {f['cer_blurred']:.3f} -> {f['cer']:.3f} |"
+        )
+        for b in f.get("bins", []):
+            lo, hi = b["range"]
+            lines.append(
+                f"| | {f['parameter']} {lo:g}-{hi:g} | {b['images']} | "
+                f"{b['psnr_blurred']:.2f} -> {b['psnr']:.2f} | "
+                f"{b['cer_blurred']:.3f} -> {b['cer']:.3f} |"
+            )
+    return "\n".join(lines)
+
+
 def supervised_only(args) -> int:
     """The supervised ceiling alone, for the preset's config."""
-    if args.threads:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    from keras_udd.deblur import load_deblur_function
     from keras_udd.presets import preset_config
 
     cfg = preset_config(PRESET)
     out = Path(args.output_dir + "-supervised")
     out.mkdir(parents=True, exist_ok=True)
     result = train_supervised(cfg, args.supervised_minutes, out)
-    result["test"] = test_scores(result["model"], cfg.data)
-    result["minutes"] = args.supervised_minutes
+    result["scores"] = score(load_deblur_function(result["model"]), cfg.data)
     result["threads"] = args.threads or os.cpu_count()
     result["machine"] = machine()
     with open(args.results + "_supervised.json", "w") as f:
         json.dump(result, f, indent=2)
-    print(f"supervised ceiling on the test split: {result['test']}")
+    test = summary(result["scores"]["test"])
+    print(f"supervised ceiling on the test split: {test}")
     return 0
+
+
+def set_threads(threads: int) -> None:
+    if threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    set_threads(args.threads)
     if args.supervised_only:
         return supervised_only(args)
     out = Path(args.output_dir)
@@ -329,7 +427,7 @@ def main(argv=None) -> int:
     start = time.monotonic()
     if not args.report_only:
         print(" ".join(command), flush=True)
-        code = subprocess.call(command, cwd=ROOT)
+        code = subprocess.call(command, cwd=ROOT, env=thread_env(args.threads))
         if code:
             raise SystemExit(f"train.py failed with exit code {code}")
     train_minutes = (time.monotonic() - start) / 60
@@ -337,6 +435,7 @@ def main(argv=None) -> int:
     if not rows:
         raise SystemExit(f"no epochs finished: nothing logged in {out / runs.CSV_LOG}")
     from keras_udd.config import Config
+    from keras_udd.deblur import load_deblur_function
 
     cfg = Config.load(out / runs.CONFIG)
     per_epoch = cfg.train.steps_per_epoch
@@ -349,6 +448,7 @@ def main(argv=None) -> int:
         "command": command,
         "config": cfg.to_dict(),
         "machine": machine(),
+        "threads": args.threads or os.cpu_count(),
         "train_minutes": None if args.report_only else round(train_minutes, 1),
         "iterations": result.get("iterations"),
         "best": {**best, "epoch": int(best["epoch"]) + 1},
@@ -361,38 +461,27 @@ def main(argv=None) -> int:
         ).stat().st_mtime
         report["train_minutes"] = round(span / 60, 1)
     report["iterations"] = report["iterations"] or len(rows) * per_epoch
-    print("scoring best.keras on the test split ...", flush=True)
-    report["test"] = test_scores(out / runs.BEST, cfg.data)
-    supervised = None
+    print("scoring best.keras on the test and unseen-fonts splits ...", flush=True)
+    report["scores"] = score(load_deblur_function(out / runs.BEST), cfg.data)
     supervised_file = Path(args.results + "_supervised.json")
     if supervised_file.exists():
-        supervised = json.loads(supervised_file.read_text())
-        report["supervised"] = supervised
+        report["supervised"] = json.loads(supervised_file.read_text())
     elif args.supervised_minutes:
         supervised = train_supervised(cfg, args.supervised_minutes, out)
-        supervised["test"] = test_scores(supervised["model"], cfg.data)
+        supervised["scores"] = score(
+            load_deblur_function(supervised["model"]), cfg.data
+        )
         report["supervised"] = supervised
     os.makedirs(os.path.dirname(args.results) or ".", exist_ok=True)
     with open(args.results + ".json", "w") as f:
         json.dump(report, f, indent=2)
-    plot(rows, supervised, args.results + ".png")
-    t = report["test"]
-    lines = [
-        f"\nlearn_text on {report['machine']['cpu_model']}: {len(rows)} epochs, "
-        f"best epoch {report['best']['epoch']}; test split ({t['images']} pages)",
-        f"{'':20}{'PSNR (dB)':>10}{'SSIM':>8}{'CER':>8}",
-        f"{'blurred input':20}{t['psnr_blurred']:>10.2f}{t['ssim_blurred']:>8.4f}"
-        f"{t['cer_blurred']:>8.3f}",
-        f"{'deblurred':20}{t['psnr']:>10.2f}{t['ssim']:>8.4f}{t['cer']:>8.3f}",
-    ]
-    if supervised:
-        s = supervised["test"]
-        lines.append(
-            f"{'supervised ceiling':20}{s['psnr']:>10.2f}{s['ssim']:>8.4f}"
-            f"{s['cer']:>8.3f}"
-        )
-    lines.append(f"wrote {args.results}.json and {args.results}.png")
-    print("\n".join(lines))
+    plot(rows, report, args.results + ".png")
+    print(
+        f"\nlearn_text: {len(rows)} epochs, best epoch {report['best']['epoch']}, "
+        f"{report['train_minutes']} min\n"
+    )
+    print(tables(report))
+    print(f"\nwrote {args.results}.json and {args.results}.png")
     if args.ship:
         ship(out, report)
     return 0

@@ -82,11 +82,17 @@ def _saved_model_dir(path) -> str:
 
 def _load_keras(path) -> DeblurFunction:
     import keras
-    import tensorflow as tf
 
     import keras_udd.model  # noqa: F401  (registers UIDGAN for loading)
 
-    model = keras.saving.load_model(path, compile=False)
+    return keras_function(keras.saving.load_model(path, compile=False))
+
+
+def keras_function(model) -> DeblurFunction:
+    """A Keras model as a deblur function on [0, 1] images: a `UIDGAN` (its
+    `deblurrer` runs) or any model mapping [-1, 1] images to [-1, 1]."""
+    import tensorflow as tf
+
     network = getattr(model, "deblurrer", model)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])

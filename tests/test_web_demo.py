@@ -355,3 +355,27 @@ def test_web_page_deblurs_like_python(exported, images, tmp_path):
         assert image.size[0] >= 800
     seconds = time.perf_counter() - started
     print(f"browser test: {seconds:.1f} s, screenshot {screenshot}")
+
+
+def test_serve_exports_the_model_once_by_default(exported, tmp_path, monkeypatch):
+    """Without --model-dir the page serves an export of --model (the shipped
+    `text` by default), made once into the cache folder and reused."""
+    from mobile_demo.web.__main__ import parse_args
+
+    model = str(exported.parent / "tiny.keras")
+    folder = server.exported_model(model, tmp_path / "cache")
+    assert folder.parent == tmp_path / "cache" and folder.name.startswith("tiny-")
+    assert (server.model_folder(folder) / "deblurrer_float32.tflite").is_file()
+    assert server.missing_files(folder) == [] or all(
+        "LiteRT.js" in p for p in server.missing_files(folder)
+    )
+
+    def no_second_export(argv):
+        raise AssertionError("exported twice")
+
+    monkeypatch.setattr("keras_udd.export.cli.main", no_second_export)
+    assert server.exported_model(model, tmp_path / "cache") == folder
+    args = parse_args(["serve"])
+    assert (args.model, args.model_dir) == ("text", None)
+    with pytest.raises(FileNotFoundError, match="--model nope"):
+        server.exported_model("nope", tmp_path / "cache")

@@ -1,6 +1,8 @@
 """Command line: python -m mobile_demo.web serve [--port P] [--model-dir DIR].
 
-Serves the web demo on http://127.0.0.1:P/ (default 8000). `--host 0.0.0.0`
+Serves the web demo on http://127.0.0.1:P/ (default 8000), with the shipped
+`text` deblurrer (exported once into ~/.cache/keras_udd/web_demo) unless
+`--model` names another model or `--model-dir` an existing export. `--host 0.0.0.0`
 makes it reachable from a phone on the same network (http://<this
 machine's address>:P/); see mobile_demo/README.md for what a phone needs
 (HTTPS or a flag for threads and WebGPU: `--certfile/--keyfile`).
@@ -28,10 +30,20 @@ def parse_args(argv=None):
     )
     serve.add_argument(
         "--model-dir",
-        default="exported",
         help="output folder of `python -m export` (or its tflite/ folder) "
-        "holding deblurrer_*.tflite and their .json contracts "
-        "(default: %(default)s)",
+        "holding deblurrer_*.tflite and their .json contracts (default: an "
+        "export of --model)",
+    )
+    serve.add_argument(
+        "--model",
+        default="text",
+        help="without --model-dir: the model to export (once) and serve, a "
+        "shipped model's name or a .keras file (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--cache-dir",
+        default="~/.cache/keras_udd/web_demo",
+        help="where the export of --model is kept (default: %(default)s)",
     )
     serve.add_argument("--certfile", help="PEM certificate: serve HTTPS")
     serve.add_argument("--keyfile", help="PEM private key of --certfile")
@@ -41,6 +53,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.model_dir is None:
+        try:
+            args.model_dir = server.exported_model(args.model, args.cache_dir)
+        except (OSError, ValueError, RuntimeError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     for problem in server.missing_files(args.model_dir):
         print(f"warning: {problem}", file=sys.stderr)
     try:

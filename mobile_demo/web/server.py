@@ -5,7 +5,8 @@ Routes (nothing else is served; no directory listings):
 - `/node_modules/@litertjs/{core,wasm-utils}/...`: the LiteRT.js module and
   wasm files, from `npm ci` in this folder;
 - `/model/<file>`: the files of the model folder (`--model-dir`: the
-  `tflite/` folder of `python -m export --out DIR`, or DIR itself), i.e. the
+  `tflite/` folder of `python -m export --out DIR`, or DIR itself; by
+  default an export of the shipped `text` model, `exported_model`), i.e. the
   `.tflite` models and their JSON contracts.
 
 Every response carries `Cross-Origin-Opener-Policy: same-origin` and
@@ -166,6 +167,30 @@ def serve_in_thread(**kwargs):
     host, port = server.server_address[:2]
     scheme = "https" if kwargs.get("certfile") else "http"
     return server, f"{scheme}://{host}:{port}/"
+
+
+def exported_model(model: str, cache_root) -> Path:
+    """The float32 TFLite export of `model` (a shipped model's name, e.g.
+    "text", or a model file), made once into `cache_root/<name>-<digest of
+    the model file>` with `keras_udd.export` and reused after that."""
+    import hashlib
+
+    from keras_udd import pretrained
+    from keras_udd.export.cli import main as export_main
+
+    path = Path(pretrained.resolve(model))
+    if not path.is_file():
+        raise FileNotFoundError(f"--model {model}: no such model file or name")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    folder = Path(cache_root).expanduser() / f"{path.stem}-{digest}"
+    if any(model_folder(folder).glob("*.json")):
+        return folder
+    print(f"Exporting {model} for the page (once) into {folder} ...", flush=True)
+    argv = ["--model", model, "--out", str(folder), "--formats", "tflite",
+            "--quantize", "none", "--latency-size", "0"]  # fmt: skip
+    if export_main(argv) != 0:
+        raise RuntimeError(f"exporting {model} failed (see above)")
+    return folder
 
 
 def missing_files(model_dir) -> list[str]:
