@@ -47,13 +47,16 @@ NONNEGATIVE_INT_FIELDS = (
     "backup_freq",
     "log_freq",
 )
-# Fields that may differ when a run is resumed: how it runs, not what it learns.
+# Fields that may differ when a run is resumed: how it runs and how often it
+# saves and logs, not what it learns.
 EXECUTION_FIELDS = {
     "train": (
         "strategy",
         "jit_compile",
         "time_limit_minutes",
         "collective_timeout_seconds",
+        "backup_freq",
+        "log_freq",
     )
 }
 

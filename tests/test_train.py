@@ -197,6 +197,40 @@ def test_run_folder_new_resume_different_finished_overwrite(tmp_path):
     assert (tmp_path / "run" / "notes.txt").exists()  # Only run files go.
 
 
+def test_changing_only_how_often_a_run_backs_up_or_logs_still_resumes(tmp_path):
+    cfg = tiny_config(tmp_path)
+    assert runs.prepare_run_folder(cfg) == "new"
+    for field, value in (("backup_freq", 7), ("log_freq", 3)):
+        changed = dataclasses.replace(cfg.train, **{field: value})
+        assert runs.prepare_run_folder(dataclasses.replace(cfg, train=changed)) == (
+            "resume"
+        ), field
+
+
+def test_training_config_resolves_a_shipped_name_before_a_run_folder(
+    tmp_path, monkeypatch
+):
+    """`--model tiny` run from inside a run folder names the shipped model
+    (as `pretrained.resolve` does): its record, not the folder's config.json;
+    a file of that name in the folder is the model, then the folder's config
+    is its own."""
+    from keras_udd import pretrained
+
+    shipped = tmp_path / "pretrained"
+    shipped.mkdir()
+    (shipped / "tiny.keras").write_bytes(b"")
+    record = Config(data=DataConfig(domain="face")).to_dict()
+    (shipped / "tiny.json").write_text(json.dumps({"config": record}))
+    monkeypatch.setattr(pretrained, "_folder", lambda: shipped)
+    run = tmp_path / "run"
+    run.mkdir()
+    Config(data=DataConfig(domain="text")).save(run / runs.CONFIG)
+    monkeypatch.chdir(run)
+    assert runs.training_config("tiny").data.domain == "face"
+    (run / "tiny").write_bytes(b"")  # Now "tiny" is this folder's file.
+    assert runs.training_config("tiny").data.domain == "text"
+
+
 def test_resume_hint_drops_overwrite(tmp_path, monkeypatch):
     cfg = tiny_config(tmp_path)
     argv = ["train.py", "--domain", "text", "--overwrite", "--epochs", "3"]
@@ -427,6 +461,71 @@ def test_diverging_run_exits_1_naming_the_step_and_saves_nothing_non_finite(
     weights = _h5_values(out / "backup" / "latest.weights.h5")
     assert weights and all(np.isfinite(v).all() for v in weights)
     assert not (out / runs.LATEST).exists() and not (out / runs.RESULT).exists()
+
+
+# ------------------------------------------------------- resume: the data
+class BatchRecorder(keras.Model):
+    """Records each `(sharp, blurred)` batch it trains on, one fingerprint per
+    step (the sums of every image), and counts steps as UIDGAN does."""
+
+    def __init__(self):
+        super().__init__()
+        self.iterations = self.add_weight(
+            shape=(), dtype="int64", initializer="zeros", trainable=False
+        )
+        self.built = True
+        self.seen = []
+
+    def train_step(self, data):
+        sums = [np.round(np.asarray(x).sum(axis=(1, 2, 3)), 3) for x in data]
+        self.seen.append(np.concatenate(sums).tolist())
+        self.iterations.assign_add(1)
+        return {"step": keras.ops.convert_to_tensor(self.iterations)}
+
+
+class StopAfter(keras.callbacks.Callback):
+    """Stops training at once after step `step` (as a kill would)."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.iterations.numpy()) == self.step:
+            raise KeyboardInterrupt("killed")
+
+
+def test_mid_epoch_resume_sees_the_batches_of_an_uninterrupted_run(tmp_path):
+    """Kill after step 6 of 3 x 4 (mid-epoch 2), resume from the backup: the
+    resumed run trains on batches 6-11 of the uninterrupted run's stream, in
+    order, none twice (the rest of epoch 2 and epoch 3 are two fit calls)."""
+    from keras_udd.data import make_train_dataset
+
+    cfg = tiny_config(tmp_path, epochs=3, steps_per_epoch=4)
+    cfg.data = dataclasses.replace(cfg.data, text_pool_size=64, blur_kernel_bank=8,
+                                   deterministic=True)  # fmt: skip
+
+    def run(model, backup_dir, start, extra=(), resume=None):
+        backup = callbacks.TrainingBackup(backup_dir, 4, save_freq=1)
+        if resume:
+            resume = backup.restore(model)
+        model.compile(run_eagerly=True)
+        stream = train.training_stream(
+            cfg.data, make_train_dataset(cfg.data, start_batch=start), start
+        )
+        train.fit(model, stream, None, [backup, *extra], backup, cfg, resume)
+        return model.seen
+
+    whole = run(BatchRecorder(), tmp_path / "whole", 0)
+    assert len(whole) == 12
+    killed = BatchRecorder()
+    with pytest.raises(KeyboardInterrupt):
+        run(killed, tmp_path / "backup", 0, [StopAfter(6)])
+    assert killed.seen == whole[:6]
+    start = runs.backup_iteration(tmp_path / "backup", 4)
+    assert start == 6
+    resumed = run(BatchRecorder(), tmp_path / "backup", start, resume=True)
+    assert resumed == whole[6:]
 
 
 # ------------------------------------------------- end to end: kill, resume
