@@ -126,18 +126,19 @@ class TerminateOnNonFinite(keras.callbacks.Callback):
 def interrupts_deferred():
     """Holds Ctrl-C (SIGINT) and SIGTERM until the block is done, then raises
     them again for the handlers in place before: a file written inside is
-    never cut off half-way by them. (Only the main thread can install signal
-    handlers; elsewhere this does nothing.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    never cut off half-way by them. Yields the list of the signals held so
+    far. (Only the main thread can install signal handlers; elsewhere this
+    does nothing.)"""
     received = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
     previous = {
         signum: signal.signal(signum, lambda signum, frame: received.append(signum))
         for signum in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        yield
+        yield received
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

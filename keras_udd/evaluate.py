@@ -9,7 +9,8 @@ sharp images, on whole images (not crops), with the image count; with OCR
 character error rate of each against the sharp image's text (keras_udd.ocr).
 `--split test` (default) scores the held-out test set, which training never
 sees; `--split val` the validation set that picked `best.keras`. The data
-flags are train.py's; when the model sits in a run folder, that run's
+flags are train.py's, except those of training crops (`TRAINING_ONLY`: batch
+size, crop, flip); when the model sits in a run folder, that run's
 config.json supplies their defaults, so the splits are that run's (and for
 a shipped model, `--model text`, the config it was trained with).
 """
@@ -17,6 +18,7 @@ a shipped model, `--model text`, the config it was trained with).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -24,6 +26,9 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras_udd import cli, runs  # noqa: E402
+
+# Data settings of training crops only: whole test images take no flag for them.
+TRAINING_ONLY = ("batch_size", "crop_size", "random_flip")
 
 
 def parse_args(argv):
@@ -66,9 +71,14 @@ def parse_args(argv):
         "against the sharp image's text; needs the tesseract-ocr package "
         "(default: on for --domain text, off otherwise)",
     )
-    owners = cli.add_config_flags(parser, sections=("data",), defaults=base)
+    owners = cli.add_config_flags(
+        parser, sections=("data",), defaults=base, skip=TRAINING_ONLY
+    )
     args = parser.parse_args(argv)
     data = cli.config_from_args(args, owners, base).data
+    # The crop plays no part; it is only kept within --load-size for the checks.
+    crop = min(data.crop_size, max(16, data.load_size // 4 * 4))
+    data = dataclasses.replace(data, crop_size=crop)
     cli.check_data_config(parser, data)
     if args.ocr is None:
         args.ocr = data.domain == "text"
@@ -148,17 +158,13 @@ def main(argv=None) -> int:
     from keras_udd.data import make_test_dataset
     from keras_udd.deblur import load_deblur_function
 
-    try:
-        if args.ocr:
-            from keras_udd.ocr import find_tesseract
-
-            find_tesseract()
+    try:  # evaluate() looks for Tesseract before the model runs.
         fn = load_deblur_function(args.model)
         dataset = make_test_dataset(data, split=args.split)
+        scores = evaluate(fn, dataset, ocr=args.ocr)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    scores = evaluate(fn, dataset, ocr=args.ocr)
     what = "test set" if args.split == "test" else "validation set"
     print(f"{args.model} on the {data.domain} {what} (whole images)")
     print(format_table(scores))

@@ -45,12 +45,38 @@ def tiny_config(tmp_path, **train):
 
 
 # ----------------------------------------------------------------- flags
-def test_every_config_field_has_a_flag():
-    cfg, _ = train.parse_args(["--output-dir", "x"])
+def other_value(name, default, tmp_path):
+    """`(flag arguments, value)` setting field `name` to a value other than
+    its `default` that the parser accepts."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(default, bool):
+        return [flag if not default else "--no-" + flag[2:]], not default
+    if name in cli.CHOICES:
+        value = next(c for c in cli.CHOICES[name] if c != default)
+    elif name in cli.DIRECTORY_FIELDS:
+        value = str(tmp_path)
+    elif name == "vgg_weights":
+        value = str(tmp_path / "vgg.h5")
+    elif isinstance(default, int):
+        value = default + (4 if name in ("crop_size", "load_size") else 1)
+    elif isinstance(default, float):
+        value = default / 2 if default else 0.5
+    else:  # str or None
+        value = "block2_conv1" if name == "vgg_layer" else "x"
+    return [flag, str(value)], value
+
+
+def test_every_config_field_has_a_flag(tmp_path):
+    """Each field is set by its own flag (parsed alone, to another value than
+    its default) in every section that has it."""
+    (tmp_path / "vgg.h5").write_bytes(b"")
     for section in ("model", "data", "train"):
-        for f in dataclasses.fields(getattr(cfg, section)):
-            if f.name != "output_dir":
-                assert getattr(getattr(cfg, section), f.name) == f.default, f.name
+        for f in dataclasses.fields(getattr(Config(), section)):
+            args, value = other_value(f.name, f.default, tmp_path)
+            cfg, _ = train.parse_args(["--output-dir", "x", *args])
+            for name in ("model", "data", "train"):
+                if hasattr(getattr(cfg, name), f.name) and f.name != "output_dir":
+                    assert getattr(getattr(cfg, name), f.name) == value, (name, f.name)
 
 
 def test_flags_set_types_bools_none_and_shared_seed():
@@ -73,25 +99,29 @@ def test_default_output_dir_names_the_domain():
 
 
 @pytest.mark.parametrize(
-    "flags",
+    "flags, named",
     [
-        ["--domain", "faces"],
-        ["--epochs", "0"],
-        ["--batch-size", "two"],
-        ["--crop-size", "30"],
-        ["--crop-size", "64", "--load-size", "48"],
-        ["--cycle-weight", "-1"],
-        ["--vgg-weights", "/no/such/vgg.h5"],
-        ["--strategy", "tpu"],
-        ["--domain", "folder"],
-        ["--domain", "folder", "--sharp-dir", "/no/such/dir", "--blur-dir", "."],
+        (["--domain", "faces"], "argument --domain: invalid choice: 'faces'"),
+        (["--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
+        (["--batch-size", "two"], "argument --batch-size: expected int, got 'two'"),
+        (["--crop-size", "30"], "--crop-size must be a multiple of 4"),
+        (["--crop-size", "64", "--load-size", "48"], "--load-size (48) must be >="),
+        (["--cycle-weight", "-1"], "argument --cycle-weight: must be >= 0"),
+        (["--vgg-weights", "/no/such/vgg.h5"], "argument --vgg-weights: expected"),
+        (["--strategy", "tpu"], "argument --strategy: invalid choice: 'tpu'"),
+        (["--domain", "folder"], "--domain folder needs --sharp-dir and --blur-dir"),
+        (
+            ["--domain", "folder", "--sharp-dir", "/no/such/dir", "--blur-dir", "."],
+            "argument --sharp-dir: no such folder: '/no/such/dir'",
+        ),
     ],
 )
-def test_bad_flag_values_are_rejected_by_the_parser(flags, capsys):
+def test_bad_flag_values_are_rejected_naming_the_flag(flags, named, capsys):
     with pytest.raises(SystemExit) as err:
         train.parse_args(flags)
     assert err.value.code == 2
-    assert "error:" in capsys.readouterr().err
+    message = capsys.readouterr().err
+    assert "error:" in message and named in message, message
 
 
 def test_crop_too_small_for_the_discriminators_names_flags_and_minimum(capsys):
@@ -333,15 +363,24 @@ def test_tensorboard_steps_follow_the_model_across_fit_calls(tmp_path):
     assert scalars("validation", "epoch_psnr") == [(0, 20.0), (1, 21.0)]
 
 
+def poll(condition, timeout=30.0):
+    """Waits until `condition()` holds (checked every millisecond, so that a
+    pending signal's handler runs), failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.001)
+
+
 def test_signals_wait_until_a_write_is_done():
     seen = []
     before = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
     try:
-        with callbacks.interrupts_deferred():
+        with callbacks.interrupts_deferred() as held:
             os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(0.05)  # The signal arrives here and is held.
-            held = list(seen)
-        assert held == [] and seen == [signal.SIGTERM]  # Delivered after the block.
+            poll(lambda: held)  # The signal has arrived and is held...
+            assert seen == []  # ...not passed on.
+        assert seen == [signal.SIGTERM]  # Delivered after the block.
     finally:
         signal.signal(signal.SIGTERM, before)
 
@@ -349,12 +388,12 @@ def test_signals_wait_until_a_write_is_done():
 def test_first_signal_stops_between_steps_second_at_once():
     with callbacks.StopOnSignal().installed() as stop:
         os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(0.05)  # Recorded, nothing raised.
+        poll(lambda: stop.received is not None)  # Recorded, nothing raised.
         with pytest.raises(callbacks.StopRequested):
             stop.on_train_batch_end(0)
         with pytest.raises(KeyboardInterrupt, match="twice"):
             os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)
+            poll(lambda: False)  # The handler raises within the wait.
 
 
 def test_checkpoints_are_renamed_into_place_once_complete(tmp_path):
