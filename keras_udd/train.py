@@ -25,6 +25,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from keras_udd import cli, runs  # noqa: E402
 
 VGG19_NOTOP = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+# Where keras.applications.VGG19(weights="imagenet") downloads them from, and
+# their MD5 (keras/src/applications/vgg19.py): fetched into the same cache.
+VGG19_NOTOP_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + VGG19_NOTOP
+)
+VGG19_NOTOP_MD5 = "253f8cb515780f3b799900260a226db6"
 EPILOG = """examples:
   python train.py --domain text --vgg-weights none --epochs 2 --steps-per-epoch 10
   python train.py --preset text-small   # the shipped text model's recipe
@@ -66,7 +72,10 @@ def parse_args(argv):
 
 def check_vgg_weights(model_cfg):
     """Fetches the ImageNet VGG19 weights now (not after building everything)
-    and turns a failed download into an actionable message."""
+    and turns a failed download into an actionable message. Only the file is
+    fetched (`keras.utils.get_file`, into the cache Keras' VGG19 reads): no
+    TensorFlow op runs, so MultiWorkerMirroredStrategy can still be created
+    after it (collective ops must be configured before the first op)."""
     needs_vgg = model_cfg.perceptual_weight or (
         model_cfg.random_branch and model_cfg.random_perceptual_weight
     )
@@ -78,11 +87,13 @@ def check_vgg_weights(model_cfg):
         return
     import keras
 
-    cache = os.path.join(os.path.expanduser("~"), ".keras", "models", VGG19_NOTOP)
-    if os.path.exists(cache):
-        return
     try:
-        keras.applications.VGG19(include_top=False, weights="imagenet")
+        keras.utils.get_file(
+            VGG19_NOTOP,
+            VGG19_NOTOP_URL,
+            cache_subdir="models",
+            file_hash=VGG19_NOTOP_MD5,
+        )
     except Exception as err:
         raise SystemExit(
             f"error: --vgg-weights imagenet: could not download the VGG19 "

@@ -196,13 +196,56 @@ def test_offline_imagenet_weights_fail_with_the_fix(monkeypatch):
     def offline(*args, **kwargs):
         raise Exception("URL fetch failure: Name or service not known")
 
-    monkeypatch.setattr(keras.applications, "VGG19", offline)
-    monkeypatch.setenv("HOME", "/nonexistent-home")
+    monkeypatch.setattr(keras.utils, "get_file", offline)  # The download.
     with pytest.raises(SystemExit) as err:
         train.check_vgg_weights(ModelConfig())
     assert "--vgg-weights none" in str(err.value)
     train.check_vgg_weights(ModelConfig(vgg_weights=None))
     train.check_vgg_weights(ModelConfig(perceptual_weight=0, random_branch=False))
+
+
+VGG_THEN_MULTIWORKER = """
+import hashlib, json, os, socket, sys
+folder = sys.argv[1]
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}"]},
+                                      "task": {"type": "worker", "index": 0}})
+import keras
+from keras_udd import distribute, train
+from keras_udd.config import ModelConfig
+
+# The download's stand-in: a local file served at a file:// URL. (Where a
+# check would build Keras' VGG19 instead, it builds one with random weights.)
+local = os.path.join(folder, "vgg19_notop.h5")
+with open(local, "wb") as f:
+    f.write(b"weights")
+train.VGG19_NOTOP_URL = "file://" + local
+train.VGG19_NOTOP_MD5 = hashlib.md5(b"weights").hexdigest()
+vgg19 = keras.applications.VGG19
+keras.applications.VGG19 = lambda **kw: vgg19(**{**kw, "weights": None})
+train.check_vgg_weights(ModelConfig())
+strategy = distribute.select_strategy("multiworker", 30)
+print("replicas", strategy.num_replicas_in_sync)
+cached = os.path.join(folder, "keras", "models", train.VGG19_NOTOP)
+assert open(cached, "rb").read() == b"weights", "not fetched into the cache"
+"""
+
+
+def test_vgg_weights_fetched_before_a_multiworker_strategy_is_created(tmp_path):
+    """train.main checks the VGG19 weights before it creates the strategy:
+    the check must run no TF op, or MultiWorkerMirroredStrategy fails with
+    "Collective ops must be configured at program startup" (one worker on
+    loopback, in a fresh process; HOME and KERAS_HOME in tmp_path)."""
+    env = {**os.environ, "HOME": str(tmp_path), "KERAS_HOME": str(tmp_path / "keras"),
+           "TF_CPP_MIN_LOG_LEVEL": "3"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", VGG_THEN_MULTIWORKER, str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "replicas 1" in done.stdout
 
 
 # ------------------------------------------------------------ run folder
