@@ -22,9 +22,12 @@ def opt(default, help: str):
 class ModelConfig:
     """Networks, loss weights and optimizer settings (reference defaults).
 
-    A loss weight of 0 turns the term off and skips the networks that only it
-    needs (for example `perceptual_weight=0` and `random_perceptual_weight=0`
-    build no VGG19; `random_branch=False` builds no D_S2 / D_B2).
+    A loss weight of 0 turns the term off: it is not computed (nor the passes
+    only it needs, e.g. the cycle's with `cycle_weight=0`) or logged, and the
+    networks that only it needs are not built (`perceptual_weight=0` and
+    `random_perceptual_weight=0` build no VGG19; `random_branch=False` builds
+    no D_S2 / D_B2). The discriminators are built and trained whatever
+    `adversarial_weight` is; at 0 the E/G step does not run them.
     """
 
     # Architecture.

@@ -1,5 +1,6 @@
 """UIDGAN: network shapes, the deblur path, losses, train/test steps, saving."""
 
+import collections
 import dataclasses
 import os
 import subprocess
@@ -13,6 +14,8 @@ import tensorflow as tf
 
 from keras_udd import UIDGAN, losses
 from keras_udd.config import ModelConfig
+from keras_udd.discriminators import MultiScaleDiscriminator
+from keras_udd.generators import Decoder
 from keras_udd.model import Z_RANDOM
 from keras_udd.schedules import ConstantThenLinearDecay
 from keras_udd.summary import REFERENCE_PARAMETERS, parameter_counts
@@ -102,6 +105,56 @@ def test_switched_off_terms_build_no_networks(tiny_config):
     assert model.perceptual is None
     assert model.disc_sharp_random is None and len(model.discriminators) == 2
     assert model.loss_names() == ["d_loss", "g_loss", "adversarial", "cycle", "kl"]
+
+
+def counting(function, calls, key):
+    """`function` (a method too), adding 1 to `calls[key]` per call."""
+
+    def counted(*args, **kwargs):
+        calls[key] += 1
+        return function(*args, **kwargs)
+
+    return counted
+
+
+@pytest.mark.parametrize("term", [None, "adversarial", "cycle", "kl"])
+def test_a_weight_of_0_computes_nothing_for_its_term(tiny_config, batch, term,
+                                                     monkeypatch):  # fmt: skip
+    """Counted calls in one E/G step: the KL term, the E/G adversarial terms
+    (and the discriminator passes they need), the decoder passes of the cycle.
+    Each weight of 0 removes its own calls (and its log entry) only."""
+    overrides = {} if term is None else {f"{term}_weight": 0.0}
+    model = DeterministicUIDGAN(tiny_config, **overrides)
+    model.compile()
+    calls = collections.Counter()
+    spied = [
+        (losses, "kl_divergence"),
+        (losses, "generator_adversarial_loss"),
+        (Decoder, "call"),
+        (MultiScaleDiscriminator, "call"),
+    ]
+    for owner, name in spied:
+        key = f"{owner.__name__}.{name}"
+        monkeypatch.setattr(owner, name, counting(getattr(owner, name), calls, key))
+    logs = model.train_step(batch, update_generators=True)
+    expected = {
+        "keras_udd.losses.kl_divergence": 1,
+        "keras_udd.losses.generator_adversarial_loss": 4,  # D_S, D_B, D_S2, D_B2.
+        "Decoder.call": 4,  # G_S and G_B, then their cycle passes.
+        "MultiScaleDiscriminator.call": 8,  # The D step, then the E/G terms.
+    }
+    if term == "kl":
+        expected["keras_udd.losses.kl_divergence"] = 0
+    if term == "adversarial":
+        expected["keras_udd.losses.generator_adversarial_loss"] = 0
+        expected["MultiScaleDiscriminator.call"] = 4  # The D step only.
+    if term == "cycle":
+        expected["Decoder.call"] = 2
+    assert {k: calls[k] for k in expected} == expected
+    off = {term, f"random_{term}"}  # The random branch's adversarial term too.
+    assert set(logs) == {"d_loss", "g_loss", *losses.E_G_TERMS} - off
+    named = [t for t in losses.E_G_TERMS if t in logs]
+    assert float(logs["g_loss"]) == pytest.approx(sum(float(logs[t]) for t in named))
 
 
 def test_bad_config_is_rejected():
