@@ -82,6 +82,23 @@ def test_deblur_output_shape_equals_input(tiny_config, shape):
     assert np.isfinite(y).all() and np.abs(y).max() <= 1
 
 
+def test_pad_to_a_multiple_of_4_reflects_the_bottom_and_right(tiny_config):
+    """The deblurrer's output on H x W equals its output on the image
+    reflection-padded (numpy "reflect": the edge row is not repeated) to a
+    multiple of 4 at the bottom and right, cropped back: the values of the
+    padding, not only the shapes (pads of 3, 2, 1 and 0 rows/columns)."""
+    deblurrer = UIDGAN(tiny_config).deblurrer
+    rng = np.random.default_rng(1)
+    for height, width in ((37, 53), (38, 33), (39, 40)):
+        x = rng.uniform(-1, 1, (1, height, width, 3)).astype("float32")
+        pad = [(0, 0), (0, -height % 4), (0, -width % 4), (0, 0)]
+        expected = np.asarray(deblurrer(np.pad(x, pad, "reflect")))
+        expected = expected[:, :height, :width]
+        np.testing.assert_allclose(np.asarray(deblurrer(x)), expected, atol=1e-5)
+        edge = np.asarray(deblurrer(np.pad(x, pad, "edge")))[:, :height, :width]
+        assert np.abs(edge - expected).max() > 1e-3  # The padding values matter.
+
+
 def test_call_is_deterministic(tiny_config):
     model = UIDGAN(tiny_config)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 37, 53, 3)).astype("float32")
