@@ -23,7 +23,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 from conftest import TINY  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from keras_udd import UIDGAN  # noqa: E402
+from keras_udd import UIDGAN, keras_private  # noqa: E402
 from keras_udd.export import contract, tflite, verify  # noqa: E402
 from keras_udd.export.cli import main as export_main  # noqa: E402
 from keras_udd.layers import ConvTranspose3x3Stride2  # noqa: E402
@@ -106,7 +106,7 @@ def interpreter_ops(path):
         model_path=str(path),
         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
     )
-    return {op["op_name"] for op in interpreter._get_ops_details()}
+    return {op["op_name"] for op in keras_private.litert_nodes(interpreter)}
 
 
 def psnr(a, b):
@@ -308,6 +308,40 @@ def test_verify_alone_rechecks_an_export(exported, capsys):
     printed = capsys.readouterr().out
     assert printed.count("ok") >= 5 and "| tflite int8 |" in printed
     assert "Verifying on synthetic images (3 sizes)" in printed  # No config.
+
+
+def test_export_falls_back_to_synthetic_images_saying_why(exported, tmp_path, capsys):
+    """A run folder whose validation images cannot be read here (its config
+    has `--val-images 0`): export says why, verifies on synthetic images and
+    the contract says so."""
+    import shutil
+
+    from keras_udd.config import Config, DataConfig
+
+    _, _, _, model_path = exported
+    shutil.copy(model_path, tmp_path / "best.keras")
+    Config(data=DataConfig(val_images=0)).save(tmp_path / "config.json")
+    out = tmp_path / "exported"
+    assert export_main(export_args(tmp_path / "best.keras", out,
+                                   "--formats", "savedmodel")) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "text validation images cannot be read here (--domain text: no " in printed
+    assert "Verifying on synthetic images (3 sizes)" in printed
+    document = json.loads((out / "savedmodel" / "contract.json").read_text())
+    assert document["parity"]["test_images"] == "synthetic images"
+
+
+def test_contract_names_the_domain_images_it_was_verified_on(exported):
+    from keras_udd.config import Config, DataConfig
+    from keras_udd.export import images
+
+    out, deblurrer, _, _ = exported
+    pages = DataConfig(domain="text", val_images=2, test_images=2, text_pool_size=64,
+                       blur_kernel_bank=8, load_size=36, crop_size=32)  # fmt: skip
+    assert images.readable_domain(Config(data=pages)) == pages
+    check = verify.Verifier(deblurrer, latency_size=0, data_config=pages)
+    _, parity = check("savedmodel", out / "savedmodel" / "1")
+    assert parity["test_images"] == "text validation images"
 
 
 def test_checkout_entry_points_and_library_without_the_exporter():

@@ -114,6 +114,25 @@ def domain_images(data_config, sizes, seed=0):
     ]
 
 
+def readable_domain(trained):
+    """The DataConfig of `trained` (a model's training Config, or None) if its
+    validation images can be read on this machine, else None, printing why
+    (e.g. `--val-images 0`, or the run's folders or face data are elsewhere):
+    export then verifies and calibrates on synthetic images."""
+    if trained is None:
+        return None
+    try:
+        domain_pages(trained.data, 1)
+    except (OSError, ValueError) as err:
+        print(
+            f"note: the model's {trained.data.domain} validation images cannot be "
+            f"read here ({err}); using synthetic images",
+            flush=True,
+        )
+        return None
+    return trained.data
+
+
 def describe(directory=None, data_config=None):
     """What `calibration_images` (and the verifier) take their images from."""
     if directory is not None:
