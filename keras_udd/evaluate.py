@@ -99,14 +99,12 @@ def evaluate(fn, dataset, progress=True, ocr=False, ocr_workers=None) -> dict:
     from tqdm import tqdm
 
     from keras_udd.metrics import psnr, ssim, to_unit_range
+    from keras_udd.runtime import to_uint8
 
     if ocr:
         from keras_udd.ocr import find_tesseract, ocr_scores
 
         find_tesseract()  # Before the model runs, not after.
-
-    def to_uint8(x):
-        return np.round(np.clip(np.asarray(x), 0.0, 1.0) * 255.0).astype(np.uint8)
 
     sums = dict.fromkeys(("psnr", "ssim", "psnr_blurred", "ssim_blurred"), 0.0)
     pages = ([], [], [])  # OCR inputs: outputs, blurred, sharp (uint8).

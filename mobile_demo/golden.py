@@ -61,7 +61,7 @@ def savedmodel_goldens(model_dir, rgb):
         values, lambda batch: run(runtime.DEBLUR_FLOAT, batch), *TILE,
         batch_size=1, align=ALIGN,
     )  # fmt: skip
-    return whole, np.round(np.clip(tiled, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return whole, runtime.to_uint8(tiled)
 
 
 def write_golden(contract_path, out_dir, image_path=None):

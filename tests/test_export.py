@@ -27,6 +27,7 @@ from keras_udd import UIDGAN, keras_private  # noqa: E402
 from keras_udd.export import contract, tflite, verify  # noqa: E402
 from keras_udd.export.cli import main as export_main  # noqa: E402
 from keras_udd.layers import ConvTranspose3x3Stride2  # noqa: E402
+from keras_udd.runtime import to_uint8  # noqa: E402
 
 SIZES = [(32, 32), (37, 53), (64, 48)]
 # Every op the float32 model may contain: all TFLite builtins that XNNPACK
@@ -168,8 +169,8 @@ def test_savedmodel_float_signature_matches_keras(exported):
 def test_savedmodel_uint8_and_encoded_signatures_round_trip_files(exported):
     out, deblurrer, _, _ = exported
     signature = tf.saved_model.load(str(out / "savedmodel" / "1")).signatures
-    picture = verify.to_uint8(random_images([(37, 53)], seed=2)[0])
-    expected = verify.to_uint8(keras_unit(deblurrer, picture / np.float32(255)))
+    picture = to_uint8(random_images([(37, 53)], seed=2)[0])
+    expected = to_uint8(keras_unit(deblurrer, picture / np.float32(255)))
     got = signature["serving_default"](images=tf.constant(picture))["deblurred"]
     assert got.dtype == tf.uint8
     assert np.abs(got.numpy().astype(int) - expected).max() <= 1
@@ -186,7 +187,7 @@ def test_savedmodel_uint8_and_encoded_signatures_round_trip_files(exported):
         decoded = np.asarray(Image.open(io.BytesIO(result)))[None]
         # The JPEG's pixels as the SavedModel decoded them (TF's decoder).
         pixels = tf.io.decode_image(data, channels=3).numpy()[None]
-        reference = verify.to_uint8(keras_unit(deblurrer, pixels / np.float32(255)))
+        reference = to_uint8(keras_unit(deblurrer, pixels / np.float32(255)))
         assert decoded.shape == picture.shape
         assert np.abs(decoded.astype(int) - reference).max() <= 1
 
@@ -381,6 +382,21 @@ def test_subpixel_rewrite_equals_conv2d_transpose():
     assert count == 1
     np.testing.assert_allclose(got, expected, atol=1e-5)
     np.testing.assert_array_equal(np.asarray(layer(x)), expected)  # Restored.
+
+
+def test_calibration_folder_is_read_as_training_reads_images(tmp_path, caplog):
+    """Through keras_udd.data.images: a dark 16-bit PNG is value / 257 (not
+    clipped to 8 bits), a transparent one is white, a damaged file is skipped
+    with a warning naming it."""
+    from keras_udd.export import images
+
+    dark = (np.arange(40 * 40).reshape(40, 40) % 256).astype(np.uint16)
+    Image.fromarray(dark).save(tmp_path / "a_dark16.png")
+    Image.new("RGBA", (40, 40), (200, 40, 90, 0)).save(tmp_path / "b_clear.png")
+    (tmp_path / "c_damaged.png").write_bytes(b"\x89PNG not really")
+    crops = images.folder_crops(tmp_path, 2, 32)
+    assert crops[0].max() <= 1 / 255 and np.all(crops[1] == 1.0)
+    assert "c_damaged.png in --calibration-dir" in caplog.text
 
 
 def test_conversion_refuses_flex_ops(tmp_path):

@@ -29,7 +29,7 @@ from PIL import Image
 
 from keras_udd import keras_private, runs
 from keras_udd.export import contract, images
-from keras_udd.runtime import TFLiteRunner
+from keras_udd.runtime import TFLiteRunner, to_uint8
 
 DEFAULT_SIZES = ((32, 32), (37, 53), (64, 48))
 # Pass/fail limits per artifact ("none" is the float32 TFLite model). The
@@ -231,11 +231,6 @@ def tflite_io_details(path):
 
 
 # ------------------------------------------------------------- verification
-def to_uint8(image):
-    """numpy float [0, 1] -> uint8, rounded as the SavedModel does."""
-    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
 def encode(image_u8, fmt="PNG"):
     """uint8 [1, H, W, 3] -> encoded bytes (Pillow)."""
     buffer = io.BytesIO()
