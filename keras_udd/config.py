@@ -89,6 +89,13 @@ class ModelConfig:
     learning_rate: float = opt(2e-4, "Adam learning rate of every network.")
     beta_1: float = opt(0.5, "Adam beta_1.")
     beta_2: float = opt(0.999, "Adam beta_2.")
+    adam_epsilon: float = opt(
+        1e-7,
+        "Adam epsilon, Keras' (added to sqrt(v) before the bias correction): "
+        "it acts as PyTorch's epsilon / sqrt(1 - beta_2^t) at step t. 1e-8 "
+        "matches the reference's PyTorch 1e-8 once t >> 1 / (1 - beta_2) "
+        "(1e-7: Keras' default, which the shipped model was trained with).",
+    )
     weight_decay: float = opt(1e-4, "L2 added to gradients, as PyTorch's Adam.")
     d_steps_per_g_step: int = opt(2, "D every step, E/G every second step.")
     decay_start_fraction: float = opt(0.5, "Constant lr, then linear decay to 0.")

@@ -330,7 +330,9 @@ class UIDGAN(PrebuiltModel):
             learning_rate = ConstantThenLinearDecay(
                 c.learning_rate, total_steps, c.decay_start_fraction
             )
-        return keras.optimizers.Adam(learning_rate, beta_1=c.beta_1, beta_2=c.beta_2)
+        return keras.optimizers.Adam(
+            learning_rate, beta_1=c.beta_1, beta_2=c.beta_2, epsilon=c.adam_epsilon
+        )
 
     def _loss_scaled(self, optimizer):
         """Under the mixed_float16 policy, `optimizer` in a LossScaleOptimizer

@@ -336,6 +336,34 @@ def test_d_to_g_step_ratio_over_fit(tiny_config, batch):
     assert int(model.g_optimizer.iterations) == 2 * (6 // ratio)
 
 
+def test_adam_epsilon_acts_as_pytorch_epsilon_over_sqrt_1_minus_beta2_power(
+    tiny_config,
+):
+    """Keras' Adam adds epsilon to sqrt(v) before the bias correction,
+    PyTorch's after it: Keras with e takes PyTorch's steps with e /
+    sqrt(1 - beta_2^t) (the README's fidelity section). Gradients of the
+    order of epsilon, where it matters; `adam_epsilon` reaches both
+    optimizers."""
+    model = UIDGAN(tiny_config, adam_epsilon=1e-8)
+    model.compile()
+    assert model.d_optimizer.epsilon == model.g_optimizer.epsilon == 1e-8
+    lr, beta_1, beta_2, eps = 0.1, 0.5, 0.999, 1e-6
+    adam = keras.optimizers.Adam(lr, beta_1=beta_1, beta_2=beta_2, epsilon=eps)
+    variable = keras.Variable(np.zeros(4, "float32"))
+    grads = np.random.default_rng(0).normal(0, 1e-6, (5, 4)).astype("float32")
+    torch_w, m, v = np.zeros(4), np.zeros(4), np.zeros(4)
+    for t, g in enumerate(grads.astype("float64"), 1):
+        adam.apply([g], [variable])
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g**2
+        m_hat, v_hat = m / (1 - beta_1**t), v / (1 - beta_2**t)
+        torch_eps = eps / np.sqrt(1 - beta_2**t)
+        torch_w -= lr * m_hat / (np.sqrt(v_hat) + torch_eps)
+        np.testing.assert_allclose(np.asarray(variable), torch_w, rtol=1e-4)
+    constant = lr * m_hat / (np.sqrt(v_hat) + eps)  # PyTorch's own, at t = 5.
+    assert np.abs(constant - lr * m_hat / (np.sqrt(v_hat) + torch_eps)).max() > 1e-3
+
+
 def test_learning_rate_is_constant_then_decays(tiny_config):
     schedule = ConstantThenLinearDecay(2e-4, total_steps=100)
     assert float(schedule(0)) == pytest.approx(2e-4)
