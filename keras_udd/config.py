@@ -212,9 +212,8 @@ class TrainConfig:
         "XLA-compile the train step, on a single device only: refused with a "
         "warning under --strategy mirrored/multiworker (and auto with several "
         "GPUs), where TF cannot compile the step's cross-replica all-reduce. "
-        "Off by default: on a 2-core CPU the default model compiled for over 2 "
-        "minutes and then ran slower than without XLA; the text-small preset "
-        "ran about 3x faster with it. Worth trying on a GPU.",
+        "Off by default; `python bench/train_step.py [--preset NAME] --jit` "
+        "and `--no-jit` compare the two on a machine.",
     )
     mixed_precision: str = opt(
         "none",
