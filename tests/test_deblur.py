@@ -216,5 +216,11 @@ def test_errors_name_the_problem(tmp_path, model_path, capsys):
     assert "nope.keras: no such file" in capsys.readouterr().err
     assert main([str(image), "--model", model_path, "-o", str(tmp_path)]) == 2
     assert "would overwrite its input" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main([str(image), "--model", model_path, "-o", "x", "--tile-size", "8"])
+    for flags, named in (
+        (["--tile-size", "8"], "--tile-size must be >= 16"),
+        (["--tile-overlap", "512"], "--tile-overlap must be in [0, --tile-size)"),
+        (["--batch-size", "0"], "--batch-size must be >= 1"),
+    ):
+        with pytest.raises(SystemExit):
+            main([str(image), "--model", model_path, "-o", "x", *flags])
+        assert named in capsys.readouterr().err, flags

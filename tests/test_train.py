@@ -190,6 +190,9 @@ def test_preset_supplies_defaults_that_flags_override(capsys):
     assert all(line in printed for line in describe("text-small"))
     with pytest.raises(SystemExit):  # --config and --preset exclude each other.
         train.parse_args(["--preset", "text-small", "--config", "x.json"])
+    assert "argument --config: not allowed with argument --preset" in (
+        capsys.readouterr().err
+    )
 
 
 def test_offline_imagenet_weights_fail_with_the_fix(monkeypatch):
