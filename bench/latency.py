@@ -19,13 +19,13 @@ machine that other processes load are inflated: the JSON records the load.
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model  # bench/machine.py
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ("none", "float16", "dynamic", "int8")
@@ -216,7 +216,7 @@ def main(argv=None):
             "model": args.model or "UIDGAN(vgg_weights=None), random weights",
         },
         "machine": {
-            "processor": platform.processor() or platform.machine(),
+            "cpu_model": cpu_model(),
             "cpu_count": os.cpu_count(),
             "load_average_before": load_before,
             "load_average_after": os.getloadavg(),

@@ -23,7 +23,6 @@ its own priority). Writes bench/results/web_latency.json with the CPU model
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine import cpu_model  # noqa: E402  (bench/machine.py)
+
 RESULTS = ROOT / "bench" / "results"
 WEB = ROOT / "mobile_demo" / "web"
 CHROMIUM = "/usr/bin/chromium"
@@ -227,28 +229,6 @@ def measure(contract_path, url, size, threads, repeats, workdir):
         web_workers=browser.workers,
     )
     return results
-
-
-def cpu_model():
-    """lscpu's model name, plus family/model/stepping where a hypervisor
-    shortens the name (e.g. "AMD EPYC")."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    except OSError:
-        return platform.processor() or platform.machine()
-    fields = dict(
-        (key.strip(), value.strip())
-        for key, _, value in (line.partition(":") for line in out.splitlines())
-    )
-    name = fields.get("Model name") or platform.processor() or platform.machine()
-    details = [
-        f"{key.lower()} {fields[key]}"
-        for key in ("CPU family", "Model", "Stepping")
-        if key in fields
-    ]
-    if "Hypervisor vendor" in fields:
-        details.append(f"{fields['Hypervisor vendor']} guest")
-    return f"{name} ({', '.join(details)})" if details else name
 
 
 def versions():

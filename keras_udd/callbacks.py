@@ -36,6 +36,7 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_udd import runs
+from keras_udd.runtime import signed_to_uint8
 
 
 class TrainingDiverged(Exception):
@@ -126,18 +127,19 @@ class TerminateOnNonFinite(keras.callbacks.Callback):
 def interrupts_deferred():
     """Holds Ctrl-C (SIGINT) and SIGTERM until the block is done, then raises
     them again for the handlers in place before: a file written inside is
-    never cut off half-way by them. (Only the main thread can install signal
-    handlers; elsewhere this does nothing.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    never cut off half-way by them. Yields the list of the signals held so
+    far. (Only the main thread can install signal handlers; elsewhere this
+    does nothing.)"""
     received = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
     previous = {
         signum: signal.signal(signum, lambda signum, frame: received.append(signum))
         for signum in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        yield
+        yield received
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -335,9 +337,7 @@ class RunTensorBoard(keras.callbacks.Callback):
 def image_grid(columns, gap=2) -> np.ndarray:
     """One uint8 image with a row per sample and the given columns side by
     side. `columns`: list of [N, H, W, 3] arrays in [-1, 1]."""
-    cells = [
-        np.clip((np.asarray(c, np.float32) + 1.0) * 127.5, 0, 255) for c in columns
-    ]
+    cells = [signed_to_uint8(c) for c in columns]
     n, h, w, _ = cells[0].shape
     grid = np.full(
         (n * h + (n - 1) * gap, len(cells) * w + (len(cells) - 1) * gap, 3),
@@ -347,7 +347,7 @@ def image_grid(columns, gap=2) -> np.ndarray:
     for row in range(n):
         for col, cell in enumerate(cells):
             y, x = row * (h + gap), col * (w + gap)
-            grid[y : y + h, x : x + w] = np.round(cell[row]).astype(np.uint8)
+            grid[y : y + h, x : x + w] = cell[row]
     return grid
 
 

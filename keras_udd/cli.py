@@ -51,13 +51,16 @@ NONNEGATIVE_INT_FIELDS = (
     "backup_freq",
     "log_freq",
 )
-# Fields that may differ when a run is resumed: how it runs, not what it learns.
+# Fields that may differ when a run is resumed: how it runs and how often it
+# saves and logs, not what it learns.
 EXECUTION_FIELDS = {
     "train": (
         "strategy",
         "jit_compile",
         "time_limit_minutes",
         "collective_timeout_seconds",
+        "backup_freq",
+        "log_freq",
     )
 }
 
@@ -107,22 +110,26 @@ def _flag(name):
     return "--" + name.replace("_", "-")
 
 
-def add_config_flags(parser, sections=("model", "data", "train"), defaults=None):
+def add_config_flags(
+    parser, sections=("model", "data", "train"), defaults=None, skip=()
+):
     """Adds one flag per config field of `sections`, in one argument group per
-    section. `defaults`: a `Config` whose values are the defaults (e.g. loaded
+    section, except the fields named in `skip` (which keep their `defaults`
+    value). `defaults`: a `Config` whose values are the defaults (e.g. loaded
     with `--config`). Returns `{dest: [(section, field), ...]}`."""
     defaults = defaults or Config()
     owners = {}
     for section in sections:
         for f in dataclasses.fields(SECTIONS[section]):
-            owners.setdefault(f.name, []).append((section, f.name))
+            if f.name not in skip:
+                owners.setdefault(f.name, []).append((section, f.name))
     added = set()
     for section in sections:
         cls = SECTIONS[section]
         group = parser.add_argument_group(TITLES[section])
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            if f.name in added:
+            if f.name in added or f.name in skip:
                 continue
             added.add(f.name)
             default = getattr(getattr(defaults, section), f.name)
@@ -213,16 +220,10 @@ def check_data_config(parser, data: DataConfig) -> None:
         parser.error(
             f"--crop-size must be a multiple of 4 and >= 16, got {data.crop_size}"
         )
-    if data.load_size < data.crop_size:
-        parser.error(
-            f"--load-size ({data.load_size}) must be >= --crop-size ({data.crop_size})"
-        )
     if data.domain == "folder" and not (data.sharp_dir and data.blur_dir):
         parser.error("--domain folder needs --sharp-dir and --blur-dir")
-    try:
-        from keras_udd.data.pipeline import validate
-    except ImportError:  # The data package predates its validator.
-        return
+    from keras_udd.data.pipeline import validate
+
     try:
         validate(data)
     except ValueError as err:

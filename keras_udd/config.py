@@ -22,9 +22,12 @@ def opt(default, help: str):
 class ModelConfig:
     """Networks, loss weights and optimizer settings (reference defaults).
 
-    A loss weight of 0 turns the term off and skips the networks that only it
-    needs (for example `perceptual_weight=0` and `random_perceptual_weight=0`
-    build no VGG19; `random_branch=False` builds no D_S2 / D_B2).
+    A loss weight of 0 turns the term off: it is not computed (nor the passes
+    only it needs, e.g. the cycle's with `cycle_weight=0`) or logged, and the
+    networks that only it needs are not built (`perceptual_weight=0` and
+    `random_perceptual_weight=0` build no VGG19; `random_branch=False` builds
+    no D_S2 / D_B2). The discriminators are built and trained whatever
+    `adversarial_weight` is; at 0 the E/G step does not run them.
     """
 
     # Architecture.
@@ -86,6 +89,13 @@ class ModelConfig:
     learning_rate: float = opt(2e-4, "Adam learning rate of every network.")
     beta_1: float = opt(0.5, "Adam beta_1.")
     beta_2: float = opt(0.999, "Adam beta_2.")
+    adam_epsilon: float = opt(
+        1e-7,
+        "Adam epsilon, Keras' (added to sqrt(v) before the bias correction): "
+        "it acts as PyTorch's epsilon / sqrt(1 - beta_2^t) at step t. 1e-8 "
+        "matches the reference's PyTorch 1e-8 once t >> 1 / (1 - beta_2) "
+        "(1e-7: Keras' default, which the shipped model was trained with).",
+    )
     weight_decay: float = opt(1e-4, "L2 added to gradients, as PyTorch's Adam.")
     d_steps_per_g_step: int = opt(2, "D every step, E/G every second step.")
     decay_start_fraction: float = opt(0.5, "Constant lr, then linear decay to 0.")
@@ -241,9 +251,8 @@ class TrainConfig:
         "XLA-compile the train step, on a single device only: refused with a "
         "warning under --strategy mirrored/multiworker (and auto with several "
         "GPUs), where TF cannot compile the step's cross-replica all-reduce. "
-        "Off by default: on a 2-core CPU the default model compiled for over 2 "
-        "minutes and then ran slower than without XLA; the text-small preset "
-        "ran about 3x faster with it. Worth trying on a GPU.",
+        "Off by default; `python bench/train_step.py [--preset NAME] --jit` "
+        "and `--no-jit` compare the two on a machine.",
     )
     mixed_precision: str = opt(
         "none",

@@ -25,6 +25,7 @@ from PIL import Image  # noqa: E402
 from keras_udd import tiling  # noqa: E402
 from keras_udd.data.images import load_rgb_and_alpha  # noqa: E402
 from keras_udd.model import MIN_IMAGE_SIZE as MIN_SIZE  # noqa: E402
+from keras_udd.runtime import to_uint8  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
@@ -155,7 +156,7 @@ def write_image(path, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
     if keep_alpha:
         a = alpha[..., None].astype(np.float32) / 255.0
         rgb = np.where(a > 0, (rgb - (1.0 - a)) / np.maximum(a, 1e-6), rgb)
-    img = Image.fromarray(np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8))
+    img = Image.fromarray(to_uint8(rgb))
     if keep_alpha:
         img.putalpha(Image.fromarray(alpha))
     options = {"quality": 95} if suffix in (".jpg", ".jpeg", ".webp") else {}

@@ -11,8 +11,9 @@ the same by blur family and size for synthetic blur; and (`--identity`, on
 by default) the sharp images through the model against themselves.
 `--split test` (default) scores the held-out test set, which training never
 sees; `--split val` the validation set that picked `best.keras`; `--split
-unseen` text pages set in fonts that no other split uses. The data
-flags are train.py's; when the model sits in a run folder, that run's
+unseen` text pages set in fonts that no other split uses. The data flags
+are train.py's, except those of training crops (`TRAINING_ONLY`: batch
+size, crop, flip); when the model sits in a run folder, that run's
 config.json supplies their defaults, so the splits are that run's (and for
 a shipped model, `--model text`, the config it was trained with).
 """
@@ -20,6 +21,7 @@ a shipped model, `--model text`, the config it was trained with).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -27,6 +29,9 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras_udd import cli, runs  # noqa: E402
+
+# Data settings of training crops only: whole test images take no flag for them.
+TRAINING_ONLY = ("batch_size", "crop_size", "crops_per_image", "random_flip")
 
 
 def parse_args(argv):
@@ -77,9 +82,14 @@ def parse_args(argv):
         "against the sharp image's text; needs the tesseract-ocr package "
         "(default: on for --domain text, off otherwise)",
     )
-    owners = cli.add_config_flags(parser, sections=("data",), defaults=base)
+    owners = cli.add_config_flags(
+        parser, sections=("data",), defaults=base, skip=TRAINING_ONLY
+    )
     args = parser.parse_args(argv)
     data = cli.config_from_args(args, owners, base).data
+    # The crop plays no part; it is only kept within --load-size for the checks.
+    crop = min(data.crop_size, max(16, data.load_size // 4 * 4))
+    data = dataclasses.replace(data, crop_size=crop)
     cli.check_data_config(parser, data)
     if args.ocr is None:
         args.ocr = data.domain == "text"
@@ -117,14 +127,12 @@ def score_images(
     from tqdm import tqdm
 
     from keras_udd.metrics import psnr, ssim, to_unit_range
+    from keras_udd.runtime import to_uint8
 
     if ocr:
         from keras_udd.ocr import find_tesseract, ocr_scores
 
         find_tesseract()  # Before the model runs, not after.
-
-    def to_uint8(x):
-        return np.round(np.clip(np.asarray(x), 0.0, 1.0) * 255.0).astype(np.uint8)
 
     records = []
     pages = ([], [], [])  # OCR inputs: outputs, blurred, sharp (uint8).
@@ -259,18 +267,16 @@ def main(argv=None) -> int:
     from keras_udd.data.pipeline import SPLIT_NAMES, kernel_labels
     from keras_udd.deblur import load_deblur_function
 
-    try:
-        if args.ocr:
-            from keras_udd.ocr import find_tesseract
-
-            find_tesseract()
+    try:  # evaluate() looks for Tesseract before the model runs.
         fn = load_deblur_function(args.model)
         dataset = make_test_examples(data, split=args.split)
         labels = None if data.test_dir else kernel_labels(data, args.split)
+        scores = evaluate(
+            fn, dataset, ocr=args.ocr, identity=args.identity, labels=labels
+        )
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    scores = evaluate(fn, dataset, ocr=args.ocr, identity=args.identity, labels=labels)
     what = SPLIT_NAMES[args.split]
     print(f"{args.model} on the {data.domain} {what} set (whole images)")
     print(format_table(scores))

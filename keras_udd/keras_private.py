@@ -1,8 +1,9 @@
-"""Every private Keras API keras_udd uses, in one place (Keras 3.15, TF backend).
+"""Every private framework API keras_udd uses, in one place: Keras 3.15 (TF
+backend) and one of LiteRT's (ai-edge-litert 2.3) interpreter.
 
 Each is used here only because no public API does the job; each says why.
-tests/test_keras_private.py fails by name if a Keras release renames one or
-changes what it is called with.
+tests/test_keras_private.py fails by name if a release renames one or changes
+what it is called with.
 """
 
 import keras
@@ -44,3 +45,14 @@ class PrebuiltModel(keras.Model):
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         pass
+
+
+def litert_nodes(interpreter):
+    """The nodes of a LiteRT interpreter's execution plan, as dicts with
+    `index`, `op_name`, `inputs` and `outputs` (tensor indices); after
+    `allocate_tensors`, a delegate's partition is one node named "DELEGATE".
+
+    Private `Interpreter._get_ops_details`: the public API lists tensors and
+    signatures only, not the ops nor which of them a delegate (XNNPACK) took.
+    """
+    return interpreter._get_ops_details()

@@ -81,16 +81,22 @@ def term_weight(config, term):
     return float(getattr(config, f"{term}_weight"))
 
 
+E_G_TERMS = (
+    "adversarial",
+    "cycle",
+    "kl",
+    "random_adversarial",
+    "perceptual",
+    "self_recon",
+    "latent",
+    "random_perceptual",
+)
+
+
 def logged_terms(config):
     """The names a training step logs: the D and E/G totals, then each E/G
-    term that is on."""
-    names = ["d_loss", "g_loss", "adversarial", "cycle", "kl"]
-    if config.random_branch:
-        names.append("random_adversarial")
-    for term in ("perceptual", "self_recon", "latent", "random_perceptual"):
-        if term_weight(config, term):
-            names.append(term)
-    return names
+    term that is on (weight above 0)."""
+    return ["d_loss", "g_loss"] + [t for t in E_G_TERMS if term_weight(config, t)]
 
 
 def global_mean(per_example):
@@ -116,12 +122,13 @@ def discriminators_loss(pairs, gan_mode):
 def generator_terms(s, b, t, fake_logits, config, perceptual=None):
     """The weighted E/G loss terms (global means) as two groups, (main,
     random): the reference's two E/G updates; `random` is empty without the
-    random branch.
+    random branch. A term of weight 0 is left out and not computed.
 
     s, b: the real sharp and blurred batch; t: the step's `Translation`
     (model.py); fake_logits: the discriminators' logits of t's fakes, in the
-    order D_S(s_b), D_B(b_s)[, D_S2(s_r), D_B2(b_r)]; perceptual: the
-    network the perceptual terms compare features of (VGG19 or low-pass).
+    order D_S(s_b), D_B(b_s)[, D_S2(s_r), D_B2(b_r)] (none when the
+    adversarial weight is 0); perceptual: the network the perceptual terms
+    compare features of (VGG19 or low-pass).
     """
 
     def weight(term):
@@ -132,13 +139,14 @@ def generator_terms(s, b, t, fake_logits, config, perceptual=None):
             global_mean(generator_adversarial_loss(f, config.gan_mode)) for f in logits
         )
 
-    main = {
-        "adversarial": adversarial(fake_logits[:2]),
-        "cycle": global_mean(l1(s, t.s_hat)) + global_mean(l1(b, t.b_hat)),
-        "kl": global_mean(kl_divergence(t.mu, t.logvar)),
-    }
-    random = {}
-    if config.random_branch:
+    main, random = {}, {}
+    if weight("adversarial"):
+        main["adversarial"] = adversarial(fake_logits[:2])
+    if weight("cycle"):
+        main["cycle"] = global_mean(l1(s, t.s_hat)) + global_mean(l1(b, t.b_hat))
+    if weight("kl"):
+        main["kl"] = global_mean(kl_divergence(t.mu, t.logvar))
+    if weight("random_adversarial"):
         random["random_adversarial"] = adversarial(fake_logits[2:])
     if weight("self_recon"):
         main["self_recon"] = global_mean(l1(s, t.s_recon)) + global_mean(

@@ -330,7 +330,9 @@ class UIDGAN(PrebuiltModel):
             learning_rate = ConstantThenLinearDecay(
                 c.learning_rate, total_steps, c.decay_start_fraction
             )
-        return keras.optimizers.Adam(learning_rate, beta_1=c.beta_1, beta_2=c.beta_2)
+        return keras.optimizers.Adam(
+            learning_rate, beta_1=c.beta_1, beta_2=c.beta_2, epsilon=c.adam_epsilon
+        )
 
     def _loss_scaled(self, optimizer):
         """Under the mixed_float16 policy, `optimizer` in a LossScaleOptimizer
@@ -454,19 +456,25 @@ class UIDGAN(PrebuiltModel):
         return t
 
     def _cycle(self, t):
-        """Fills in t's cycle s_hat = G_S(E^c_B(b_s), z_bs) and b_hat =
-        G_B(E^c_S(s_b), z_bs) with z_bs from E^b(b_s), and (latent regression)
-        mu_r = mu(E^b(b_r)), E^b run once on both."""
+        """Fills in what the E/G terms that are on need beyond `translate`'s
+        first pass: the cycle s_hat = G_S(E^c_B(b_s), z_bs) and b_hat =
+        G_B(E^c_S(s_b), z_bs) with z_bs from E^b(b_s) (cycle weight above 0),
+        and mu_r = mu(E^b(b_r)) (latent regression); E^b runs once on both."""
+        cycle, latent = self._weight("cycle"), self._weight("latent")
+        blur_inputs = [t.b_s] * bool(cycle) + [t.b_r] * bool(latent)
+        if not blur_inputs:
+            return
+        mu_all, logvar_all = self.blur_encoder(ops.concatenate(blur_inputs))
+        mus = ops.split(mu_all, len(blur_inputs))
+        if latent:
+            t.mu_r = mus[-1]
+        if not cycle:
+            return
         content_sb, content_bs = self._encode_content(
             t.s_b, t.b_s, (CONTENT_SB, CONTENT_BS)
         )
-        blur_inputs = [t.b_s] + ([t.b_r] if self._weight("latent") else [])
-        mu_all, logvar_all = self.blur_encoder(ops.concatenate(blur_inputs))
-        mus = ops.split(mu_all, len(blur_inputs))
         logvar_bs = ops.split(logvar_all, len(blur_inputs))[0]
         z_bs = self._reparameterize(mus[0], logvar_bs, EPS_BS)
-        if len(mus) > 1:
-            t.mu_r = mus[1]
         h_bs, h_sb = ops.split(
             self.generator_shared(ops.concatenate([content_bs, content_sb])), 2
         )
@@ -497,10 +505,13 @@ class UIDGAN(PrebuiltModel):
 
     def generator_terms(self, s, b, t):
         """The weighted E/G terms (main, random) of `losses.generator_terms`,
-        the adversarial ones against the discriminators as they are now."""
-        fake_logits = [
-            disc(fake) for disc, _, fake in self._discriminator_pairs(s, b, t)
-        ]
+        the adversarial ones against the discriminators as they are now (not
+        run at all with an adversarial weight of 0)."""
+        fake_logits = []
+        if self._weight("adversarial"):
+            fake_logits = [
+                disc(fake) for disc, _, fake in self._discriminator_pairs(s, b, t)
+            ]
         return losses.generator_terms(
             s, b, t, fake_logits, self.config, self.perceptual
         )
@@ -537,19 +548,18 @@ class UIDGAN(PrebuiltModel):
             with tape.stop_recording():
                 d_loss = self._discriminator_step(s, b, t)
             main, random = self.generator_terms(s, b, t)
-            totals = [sum(group.values()) for group in (main, random) if group]
+            # Main terms: E^c, E^b and G; random-branch terms: E^c and G.
+            groups = [(main, True), (random, False)]
+            totals = [(sum(g.values()), e_b) for g, e_b in groups if g]
             # Gradients of the scaled losses (mixed float16; else unscaled).
-            scaled = [self.g_optimizer.scale_loss(total) for total in totals]
-        updates = [self._g_variables()]  # Main terms: E^c, E^b and G.
-        if random:
-            updates.append(self._g_variables(blur_encoder=False))  # E^c and G.
+            scaled = [self.g_optimizer.scale_loss(total) for total, _ in totals]
+        updates = [self._g_variables(blur_encoder=e_b) for _, e_b in totals]
         grads = [tape.gradient(loss, v) for loss, v in zip(scaled, updates)]
         del tape
         for g, variables in zip(grads, updates):
             self._apply(self.g_optimizer, g, variables)
-        return self._end_step(
-            {"d_loss": d_loss, "g_loss": sum(totals), **main, **random}
-        )
+        g_loss = sum(total for total, _ in totals)
+        return self._end_step({"d_loss": d_loss, "g_loss": g_loss, **main, **random})
 
     def _end_step(self, terms):
         """Counts the step and returns its logs; `terms` {name: global mean}."""

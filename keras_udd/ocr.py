@@ -32,6 +32,8 @@ import keras
 import numpy as np
 from PIL import Image
 
+from keras_udd.runtime import signed_to_uint8
+
 TESSERACT = "tesseract"
 TESSERACT_PACKAGE = "tesseract-ocr"
 DEFAULT_PSM = 6  # "Assume a single uniform block of text."
@@ -215,12 +217,6 @@ def ocr_scores(
             [character_error_rate(h, r) for h, r in zip(blur, ref)]
         ),
     }
-
-
-def signed_to_uint8(image) -> np.ndarray:
-    """An image in [-1, 1] (the model's range) -> uint8 [0, 255], rounded."""
-    image = np.asarray(image, np.float32)
-    return np.round(np.clip((image + 1.0) * 127.5, 0, 255)).astype(np.uint8)
 
 
 class ValidationOCR(keras.callbacks.Callback):

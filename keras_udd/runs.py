@@ -66,16 +66,17 @@ def backup_iteration(path, steps_per_epoch: int) -> int:
 
 
 def training_config(model: str) -> Config | None:
-    """The Config `model` was trained with, where it is known: the
-    config.json of the run folder a checkpoint sits in, or a shipped model's
-    record (`model` its name, e.g. "text"); else None."""
+    """The Config `model` was trained with, where it is known: a shipped
+    model's record (`model` its name, e.g. "text", and no such file here: the
+    rule of `pretrained.resolve`, so the config is that of the model loaded),
+    else the config.json of the run folder a checkpoint sits in; else None."""
     from keras_udd import pretrained
 
+    if pretrained.resolve(model) != model:
+        return Config.from_dict(pretrained.model_info(model)["config"])
     beside = os.path.join(os.path.dirname(os.path.abspath(model)), CONFIG)
     if os.path.isfile(beside):
         return Config.load(beside)
-    if pretrained.resolve(model) != model:
-        return Config.from_dict(pretrained.model_info(model)["config"])
     return None
 
 

@@ -3,9 +3,9 @@
 What the library (`keras_udd.deblur`, `keras_udd.evaluate`) and the export tool
 (`keras_udd.export`) both need to agree on an artifact, so that the library
 can run one without importing the exporter: the signature and tensor names,
-the mapping between the clients' [0, 1] and the networks' [-1, 1], and the
-LiteRT interpreter wrapper. The JSON contracts that describe these to other
-clients are written by `keras_udd.export.contract`.
+the mapping between the clients' [0, 1] (and 8-bit levels) and the networks'
+[-1, 1], and the LiteRT interpreter wrapper. The JSON contracts that describe
+these to other clients are written by `keras_udd.export.contract`.
 """
 
 import numpy as np
@@ -31,6 +31,19 @@ def to_model_range(images):
 def to_unit_range(images):
     """[-1, 1] -> [0, 1]."""
     return (images + 1.0) * 0.5
+
+
+def to_uint8(images) -> np.ndarray:
+    """float [0, 1] (any array) -> uint8 0-255, clipped and rounded to the
+    nearest level, as a saved 8-bit image (numpy; in TensorFlow graphs:
+    `keras_udd.data.degrade.to_uint8`)."""
+    images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
+    return np.round(images * 255.0).astype(np.uint8)
+
+
+def signed_to_uint8(images) -> np.ndarray:
+    """An image in [-1, 1] (the networks' range) -> uint8 (`to_uint8`)."""
+    return to_uint8(to_unit_range(np.asarray(images, np.float32)))
 
 
 class TFLiteRunner:

@@ -25,6 +25,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from keras_udd import cli, runs  # noqa: E402
 
 VGG19_NOTOP = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+# Where keras.applications.VGG19(weights="imagenet") downloads them from, and
+# their MD5 (keras/src/applications/vgg19.py): fetched into the same cache.
+VGG19_NOTOP_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + VGG19_NOTOP
+)
+VGG19_NOTOP_MD5 = "253f8cb515780f3b799900260a226db6"
 EPILOG = """examples:
   python train.py --domain text --vgg-weights none --epochs 2 --steps-per-epoch 10
   python train.py --preset text-small   # the shipped text model's recipe
@@ -66,7 +72,10 @@ def parse_args(argv):
 
 def check_vgg_weights(model_cfg):
     """Fetches the ImageNet VGG19 weights now (not after building everything)
-    and turns a failed download into an actionable message."""
+    and turns a failed download into an actionable message. Only the file is
+    fetched (`keras.utils.get_file`, into the cache Keras' VGG19 reads): no
+    TensorFlow op runs, so MultiWorkerMirroredStrategy can still be created
+    after it (collective ops must be configured before the first op)."""
     needs_vgg = model_cfg.perceptual_weight or (
         model_cfg.random_branch and model_cfg.random_perceptual_weight
     )
@@ -78,11 +87,13 @@ def check_vgg_weights(model_cfg):
         return
     import keras
 
-    cache = os.path.join(os.path.expanduser("~"), ".keras", "models", VGG19_NOTOP)
-    if os.path.exists(cache):
-        return
     try:
-        keras.applications.VGG19(include_top=False, weights="imagenet")
+        keras.utils.get_file(
+            VGG19_NOTOP,
+            VGG19_NOTOP_URL,
+            cache_subdir="models",
+            file_hash=VGG19_NOTOP_MD5,
+        )
     except Exception as err:
         raise SystemExit(
             f"error: --vgg-weights imagenet: could not download the VGG19 "
@@ -159,9 +170,15 @@ def make_callbacks(cfg, folder, backup_dir, samples, has_validation, start_time,
     return out + [backup], backup
 
 
-def fit(model, train_ds, val_ds, callbacks, backup, cfg, resume):
+def fit(model, stream, val_ds, callbacks, backup, cfg, resume):
     """model.fit over the remaining epochs: first the rest of an interrupted
-    epoch (when the backup was taken mid-epoch), then the whole epochs."""
+    epoch (when the backup was taken mid-epoch), then the whole epochs.
+
+    `stream(batch)`: the training dataset from that batch of the stream on.
+    Each `model.fit` call iterates its dataset afresh, so each gets the stream
+    from the step it starts at (the weights' iteration): a resumed run sees
+    the batches an uninterrupted one would have, none twice.
+    """
     epochs, steps = cfg.train.epochs, cfg.train.steps_per_epoch
     epoch, done = resume or (0, 0)
     kwargs = dict(
@@ -173,7 +190,7 @@ def fit(model, train_ds, val_ds, callbacks, backup, cfg, resume):
     if done and epoch < epochs:
         backup.final = epoch + 1 == epochs
         model.fit(
-            train_ds,
+            stream(epoch * steps + done),
             initial_epoch=epoch,
             epochs=epoch + 1,
             steps_per_epoch=steps - done,
@@ -185,12 +202,26 @@ def fit(model, train_ds, val_ds, callbacks, backup, cfg, resume):
     if epoch < epochs:
         backup.final = True
         model.fit(
-            train_ds,
+            stream(epoch * steps),
             initial_epoch=epoch,
             epochs=epochs,
             steps_per_epoch=steps,
             **kwargs,
         )
+
+
+def training_stream(data_cfg, first, first_batch):
+    """`stream(batch)` for `fit`: the training batches from `batch` of the
+    stream on; `first`, already built from `first_batch`, is used when it
+    starts there (the skipped images are never loaded)."""
+    from keras_udd.data import make_train_dataset
+
+    def stream(batch):
+        if batch == first_batch:
+            return first
+        return make_train_dataset(data_cfg, start_batch=batch)
+
+    return stream
 
 
 def resume_command(cfg):
@@ -265,7 +296,8 @@ def main(argv=None):
     where = cfg.train.output_dir
     chief = is_chief()
     backup_dir = runs.backup_dir(where, None if chief else worker_id())
-    # A resumed run continues the data streams where the backup left them.
+    # A resumed run continues the data streams where the backup left them
+    # (built here to report data errors early; `fit` follows the weights).
     start = (
         0 if overwrite else runs.backup_iteration(backup_dir, cfg.train.steps_per_epoch)
     )
@@ -291,8 +323,9 @@ def main(argv=None):
     if overwrite and not chief and os.path.isdir(backup_dir):
         shutil.rmtree(backup_dir)
     try:
-        run = Run(where, writes, backup_dir, status, start, start_time)
-        return train(cfg, strategy, train_ds, val_ds, run)
+        run = Run(where, writes, backup_dir, status, start_time)
+        stream = training_stream(cfg.data, train_ds, start)
+        return train(cfg, strategy, stream, val_ds, run)
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as err:
         print(lost_worker_message(err), file=sys.stderr)
         return 1
@@ -309,14 +342,13 @@ class Run:
     writes: str  # Where this process writes: the run folder, or a worker's temp.
     backup_dir: str  # This process's backup.
     status: str  # "new", "resume" or the worker's id.
-    start: int  # The batch the data streams start at (the backup's step).
     start_time: float  # time.monotonic() at the start (for --time-limit-minutes).
 
 
-def train(cfg, strategy, train_ds, val_ds, run):
-    """Builds the model under the strategy, restores the backup and fits;
-    returns the exit status."""
-    where, writes, backup_dir, start = run.where, run.writes, run.backup_dir, run.start
+def train(cfg, strategy, stream, val_ds, run):
+    """Builds the model under the strategy, restores the backup and fits
+    (`stream`: see `fit`); returns the exit status."""
+    where, writes, backup_dir = run.where, run.writes, run.backup_dir
     import keras
 
     from keras_udd.callbacks import (
@@ -362,16 +394,10 @@ def train(cfg, strategy, train_ds, val_ds, run):
             flush=True,
         )
     start_iteration = int(model.iterations.numpy())
-    if start_iteration != start:  # The backup's metadata and weights disagree.
-        print(
-            f"note: the data streams start at batch {start}, the weights at "
-            f"iteration {start_iteration}",
-            flush=True,
-        )
     stop = StopOnSignal()
     with stop.installed():
         try:
-            fit(model, train_ds, None if local else val_ds, callbacks + [stop],
+            fit(model, stream, None if local else val_ds, callbacks + [stop],
                 backup, cfg, resume)  # fmt: skip
             barrier(strategy)  # Multi-worker: no worker leaves before the others.
         except TrainingDiverged as err:

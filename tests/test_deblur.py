@@ -89,6 +89,24 @@ def test_cli_keeps_sizes_of_odd_gray_rgba_palette_and_tiny_images(tmp_path, mode
         np.testing.assert_array_equal(np.asarray(image.getchannel("A")), original)
 
 
+def test_cli_writes_the_model_output_pixels(tmp_path, model_path):
+    """The written file holds the model's output on the decoded input, to the
+    rounding of 8-bit storage (not, say, the input passed through)."""
+    import keras
+
+    pixels = (smooth_image(45, 61, seed=3) * 255).astype(np.uint8)
+    save(tmp_path / "in.png", pixels)
+    assert main([str(tmp_path / "in.png"), "--model", model_path, "-o",
+                 str(tmp_path / "out")]) == 0  # fmt: skip
+    written = np.asarray(Image.open(tmp_path / "out" / "in.png"), np.int16)
+    network = keras.saving.load_model(model_path, compile=False).deblurrer
+    signed = pixels[None].astype(np.float32) / 127.5 - 1.0
+    output = (np.asarray(network(signed))[0] + 1.0) * 127.5
+    expected = np.round(np.clip(output, 0, 255)).astype(np.int16)
+    assert np.abs(written - expected).max() <= 1
+    assert np.abs(written - pixels).mean() > 10  # The model changed the image.
+
+
 def test_cli_tiles_a_large_image(tmp_path, model_path):
     path = tmp_path / "large.jpg"
     Image.fromarray((smooth_image(2000, 3000) * 255).astype(np.uint8)).save(path)
@@ -198,5 +216,11 @@ def test_errors_name_the_problem(tmp_path, model_path, capsys):
     assert "nope.keras: no such file" in capsys.readouterr().err
     assert main([str(image), "--model", model_path, "-o", str(tmp_path)]) == 2
     assert "would overwrite its input" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main([str(image), "--model", model_path, "-o", "x", "--tile-size", "8"])
+    for flags, named in (
+        (["--tile-size", "8"], "--tile-size must be >= 16"),
+        (["--tile-overlap", "512"], "--tile-overlap must be in [0, --tile-size)"),
+        (["--batch-size", "0"], "--batch-size must be >= 1"),
+    ):
+        with pytest.raises(SystemExit):
+            main([str(image), "--model", model_path, "-o", "x", *flags])
+        assert named in capsys.readouterr().err, flags

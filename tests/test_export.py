@@ -23,10 +23,11 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 from conftest import TINY  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from keras_udd import UIDGAN  # noqa: E402
+from keras_udd import UIDGAN, keras_private  # noqa: E402
 from keras_udd.export import contract, tflite, verify  # noqa: E402
 from keras_udd.export.cli import main as export_main  # noqa: E402
 from keras_udd.layers import ConvTranspose3x3Stride2  # noqa: E402
+from keras_udd.runtime import to_uint8  # noqa: E402
 
 SIZES = [(32, 32), (37, 53), (64, 48)]
 # Every op the float32 model may contain: all TFLite builtins that XNNPACK
@@ -106,7 +107,7 @@ def interpreter_ops(path):
         model_path=str(path),
         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
     )
-    return {op["op_name"] for op in interpreter._get_ops_details()}
+    return {op["op_name"] for op in keras_private.litert_nodes(interpreter)}
 
 
 def psnr(a, b):
@@ -168,8 +169,8 @@ def test_savedmodel_float_signature_matches_keras(exported):
 def test_savedmodel_uint8_and_encoded_signatures_round_trip_files(exported):
     out, deblurrer, _, _ = exported
     signature = tf.saved_model.load(str(out / "savedmodel" / "1")).signatures
-    picture = verify.to_uint8(random_images([(37, 53)], seed=2)[0])
-    expected = verify.to_uint8(keras_unit(deblurrer, picture / np.float32(255)))
+    picture = to_uint8(random_images([(37, 53)], seed=2)[0])
+    expected = to_uint8(keras_unit(deblurrer, picture / np.float32(255)))
     got = signature["serving_default"](images=tf.constant(picture))["deblurred"]
     assert got.dtype == tf.uint8
     assert np.abs(got.numpy().astype(int) - expected).max() <= 1
@@ -186,7 +187,7 @@ def test_savedmodel_uint8_and_encoded_signatures_round_trip_files(exported):
         decoded = np.asarray(Image.open(io.BytesIO(result)))[None]
         # The JPEG's pixels as the SavedModel decoded them (TF's decoder).
         pixels = tf.io.decode_image(data, channels=3).numpy()[None]
-        reference = verify.to_uint8(keras_unit(deblurrer, pixels / np.float32(255)))
+        reference = to_uint8(keras_unit(deblurrer, pixels / np.float32(255)))
         assert decoded.shape == picture.shape
         assert np.abs(decoded.astype(int) - reference).max() <= 1
 
@@ -310,6 +311,40 @@ def test_verify_alone_rechecks_an_export(exported, capsys):
     assert "Verifying on synthetic images (3 sizes)" in printed  # No config.
 
 
+def test_export_falls_back_to_synthetic_images_saying_why(exported, tmp_path, capsys):
+    """A run folder whose validation images cannot be read here (its config
+    has `--val-images 0`): export says why, verifies on synthetic images and
+    the contract says so."""
+    import shutil
+
+    from keras_udd.config import Config, DataConfig
+
+    _, _, _, model_path = exported
+    shutil.copy(model_path, tmp_path / "best.keras")
+    Config(data=DataConfig(val_images=0)).save(tmp_path / "config.json")
+    out = tmp_path / "exported"
+    assert export_main(export_args(tmp_path / "best.keras", out,
+                                   "--formats", "savedmodel")) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "text validation images cannot be read here (--domain text: no " in printed
+    assert "Verifying on synthetic images (3 sizes)" in printed
+    document = json.loads((out / "savedmodel" / "contract.json").read_text())
+    assert document["parity"]["test_images"] == "synthetic images"
+
+
+def test_contract_names_the_domain_images_it_was_verified_on(exported):
+    from keras_udd.config import Config, DataConfig
+    from keras_udd.export import images
+
+    out, deblurrer, _, _ = exported
+    pages = DataConfig(domain="text", val_images=2, test_images=2, text_pool_size=64,
+                       blur_kernel_bank=8, load_size=36, crop_size=32)  # fmt: skip
+    assert images.readable_domain(Config(data=pages)) == pages
+    check = verify.Verifier(deblurrer, latency_size=0, data_config=pages)
+    _, parity = check("savedmodel", out / "savedmodel" / "1")
+    assert parity["test_images"] == "text validation images"
+
+
 def test_checkout_entry_points_and_library_without_the_exporter():
     """`python -m export` / `export.verify` run the package's CLIs from a
     checkout, and the library's deblur and evaluate tools load no exporter."""
@@ -347,6 +382,21 @@ def test_subpixel_rewrite_equals_conv2d_transpose():
     assert count == 1
     np.testing.assert_allclose(got, expected, atol=1e-5)
     np.testing.assert_array_equal(np.asarray(layer(x)), expected)  # Restored.
+
+
+def test_calibration_folder_is_read_as_training_reads_images(tmp_path, caplog):
+    """Through keras_udd.data.images: a dark 16-bit PNG is value / 257 (not
+    clipped to 8 bits), a transparent one is white, a damaged file is skipped
+    with a warning naming it."""
+    from keras_udd.export import images
+
+    dark = (np.arange(40 * 40).reshape(40, 40) % 256).astype(np.uint16)
+    Image.fromarray(dark).save(tmp_path / "a_dark16.png")
+    Image.new("RGBA", (40, 40), (200, 40, 90, 0)).save(tmp_path / "b_clear.png")
+    (tmp_path / "c_damaged.png").write_bytes(b"\x89PNG not really")
+    crops = images.folder_crops(tmp_path, 2, 32)
+    assert crops[0].max() <= 1 / 255 and np.all(crops[1] == 1.0)
+    assert "c_damaged.png in --calibration-dir" in caplog.text
 
 
 def test_conversion_refuses_flex_ops(tmp_path):

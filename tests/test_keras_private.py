@@ -1,7 +1,8 @@
-"""The private Keras 3.15 API keras_udd relies on (all in keras_udd.keras_private).
+"""The private Keras 3.15 and LiteRT API keras_udd relies on (all in
+keras_udd.keras_private).
 
-A Keras release that renames one, changes its signature or stops calling it
-fails here, by name, before it breaks training or export less obviously.
+A release that renames one, changes its signature or stops calling it fails
+here, by name, before it breaks training or export less obviously.
 """
 
 import importlib
@@ -80,3 +81,38 @@ def test_no_other_module_overrides_a_private_keras_member():
                     f"{cls.__name__}.{name}" for b in bases[:1] if hasattr(b, name)
                 ]
     assert not clashes
+
+
+def test_litert_nodes_list_ops_and_the_delegate_partition(tmp_path):
+    """A two-op model: without delegates the interpreter lists both ops; with
+    XNNPACK (its default) one DELEGATE node that reads the input and writes
+    the output."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    params = inspect.signature(Interpreter._get_ops_details).parameters
+    assert list(params) == ["self"]
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 8, 8, 3], tf.float32)])
+    def model(x):
+        kernel = tf.ones([3, 3, 3, 4]) / 27.0
+        return tf.nn.relu(tf.nn.conv2d(x, kernel, 1, "SAME") - 0.5)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [model.get_concrete_function()], model
+    )
+    path = tmp_path / "m.tflite"
+    path.write_bytes(converter.convert())
+    plain = Interpreter(
+        model_path=str(path),
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    plain.allocate_tensors()
+    nodes = keras_private.litert_nodes(plain)
+    assert {n["op_name"] for n in nodes} >= {"CONV_2D"}
+    assert all({"index", "op_name", "inputs", "outputs"} <= set(n) for n in nodes)
+    delegated = Interpreter(model_path=str(path))
+    delegated.allocate_tensors()
+    nodes = keras_private.litert_nodes(delegated)
+    (delegate,) = [n for n in nodes if n["op_name"] == "DELEGATE"]
+    tensors = {d["index"] for d in delegated.get_input_details()}
+    assert set(int(t) for t in delegate["inputs"]) & tensors

@@ -1,5 +1,6 @@
 """UIDGAN: network shapes, the deblur path, losses, train/test steps, saving."""
 
+import collections
 import dataclasses
 import os
 import subprocess
@@ -13,6 +14,8 @@ import tensorflow as tf
 
 from keras_udd import UIDGAN, losses
 from keras_udd.config import ModelConfig
+from keras_udd.discriminators import MultiScaleDiscriminator
+from keras_udd.generators import Decoder
 from keras_udd.model import Z_RANDOM
 from keras_udd.schedules import ConstantThenLinearDecay
 from keras_udd.summary import REFERENCE_PARAMETERS, parameter_counts
@@ -79,6 +82,23 @@ def test_deblur_output_shape_equals_input(tiny_config, shape):
     assert np.isfinite(y).all() and np.abs(y).max() <= 1
 
 
+def test_pad_to_a_multiple_of_4_reflects_the_bottom_and_right(tiny_config):
+    """The deblurrer's output on H x W equals its output on the image
+    reflection-padded (numpy "reflect": the edge row is not repeated) to a
+    multiple of 4 at the bottom and right, cropped back: the values of the
+    padding, not only the shapes (pads of 3, 2, 1 and 0 rows/columns)."""
+    deblurrer = UIDGAN(tiny_config).deblurrer
+    rng = np.random.default_rng(1)
+    for height, width in ((37, 53), (38, 33), (39, 40)):
+        x = rng.uniform(-1, 1, (1, height, width, 3)).astype("float32")
+        pad = [(0, 0), (0, -height % 4), (0, -width % 4), (0, 0)]
+        expected = np.asarray(deblurrer(np.pad(x, pad, "reflect")))
+        expected = expected[:, :height, :width]
+        np.testing.assert_allclose(np.asarray(deblurrer(x)), expected, atol=1e-5)
+        edge = np.asarray(deblurrer(np.pad(x, pad, "edge")))[:, :height, :width]
+        assert np.abs(edge - expected).max() > 1e-3  # The padding values matter.
+
+
 def test_call_is_deterministic(tiny_config):
     model = UIDGAN(tiny_config)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 37, 53, 3)).astype("float32")
@@ -102,6 +122,56 @@ def test_switched_off_terms_build_no_networks(tiny_config):
     assert model.perceptual is None
     assert model.disc_sharp_random is None and len(model.discriminators) == 2
     assert model.loss_names() == ["d_loss", "g_loss", "adversarial", "cycle", "kl"]
+
+
+def counting(function, calls, key):
+    """`function` (a method too), adding 1 to `calls[key]` per call."""
+
+    def counted(*args, **kwargs):
+        calls[key] += 1
+        return function(*args, **kwargs)
+
+    return counted
+
+
+@pytest.mark.parametrize("term", [None, "adversarial", "cycle", "kl"])
+def test_a_weight_of_0_computes_nothing_for_its_term(tiny_config, batch, term,
+                                                     monkeypatch):  # fmt: skip
+    """Counted calls in one E/G step: the KL term, the E/G adversarial terms
+    (and the discriminator passes they need), the decoder passes of the cycle.
+    Each weight of 0 removes its own calls (and its log entry) only."""
+    overrides = {} if term is None else {f"{term}_weight": 0.0}
+    model = DeterministicUIDGAN(tiny_config, **overrides)
+    model.compile()
+    calls = collections.Counter()
+    spied = [
+        (losses, "kl_divergence"),
+        (losses, "generator_adversarial_loss"),
+        (Decoder, "call"),
+        (MultiScaleDiscriminator, "call"),
+    ]
+    for owner, name in spied:
+        key = f"{owner.__name__}.{name}"
+        monkeypatch.setattr(owner, name, counting(getattr(owner, name), calls, key))
+    logs = model.train_step(batch, update_generators=True)
+    expected = {
+        "keras_udd.losses.kl_divergence": 1,
+        "keras_udd.losses.generator_adversarial_loss": 4,  # D_S, D_B, D_S2, D_B2.
+        "Decoder.call": 4,  # G_S and G_B, then their cycle passes.
+        "MultiScaleDiscriminator.call": 8,  # The D step, then the E/G terms.
+    }
+    if term == "kl":
+        expected["keras_udd.losses.kl_divergence"] = 0
+    if term == "adversarial":
+        expected["keras_udd.losses.generator_adversarial_loss"] = 0
+        expected["MultiScaleDiscriminator.call"] = 4  # The D step only.
+    if term == "cycle":
+        expected["Decoder.call"] = 2
+    assert {k: calls[k] for k in expected} == expected
+    off = {term, f"random_{term}"}  # The random branch's adversarial term too.
+    assert set(logs) == {"d_loss", "g_loss", *losses.E_G_TERMS} - off
+    named = [t for t in losses.E_G_TERMS if t in logs]
+    assert float(logs["g_loss"]) == pytest.approx(sum(float(logs[t]) for t in named))
 
 
 def test_bad_config_is_rejected():
@@ -264,6 +334,34 @@ def test_d_to_g_step_ratio_over_fit(tiny_config, batch):
     assert int(model.d_optimizer.iterations) == 6
     # Two E/G optimizer steps per E/G iteration with the random branch.
     assert int(model.g_optimizer.iterations) == 2 * (6 // ratio)
+
+
+def test_adam_epsilon_acts_as_pytorch_epsilon_over_sqrt_1_minus_beta2_power(
+    tiny_config,
+):
+    """Keras' Adam adds epsilon to sqrt(v) before the bias correction,
+    PyTorch's after it: Keras with e takes PyTorch's steps with e /
+    sqrt(1 - beta_2^t) (the README's fidelity section). Gradients of the
+    order of epsilon, where it matters; `adam_epsilon` reaches both
+    optimizers."""
+    model = UIDGAN(tiny_config, adam_epsilon=1e-8)
+    model.compile()
+    assert model.d_optimizer.epsilon == model.g_optimizer.epsilon == 1e-8
+    lr, beta_1, beta_2, eps = 0.1, 0.5, 0.999, 1e-6
+    adam = keras.optimizers.Adam(lr, beta_1=beta_1, beta_2=beta_2, epsilon=eps)
+    variable = keras.Variable(np.zeros(4, "float32"))
+    grads = np.random.default_rng(0).normal(0, 1e-6, (5, 4)).astype("float32")
+    torch_w, m, v = np.zeros(4), np.zeros(4), np.zeros(4)
+    for t, g in enumerate(grads.astype("float64"), 1):
+        adam.apply([g], [variable])
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g**2
+        m_hat, v_hat = m / (1 - beta_1**t), v / (1 - beta_2**t)
+        torch_eps = eps / np.sqrt(1 - beta_2**t)
+        torch_w -= lr * m_hat / (np.sqrt(v_hat) + torch_eps)
+        np.testing.assert_allclose(np.asarray(variable), torch_w, rtol=1e-4)
+    constant = lr * m_hat / (np.sqrt(v_hat) + eps)  # PyTorch's own, at t = 5.
+    assert np.abs(constant - lr * m_hat / (np.sqrt(v_hat) + torch_eps)).max() > 1e-3
 
 
 def test_learning_rate_is_constant_then_decays(tiny_config):

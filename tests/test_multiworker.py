@@ -215,12 +215,10 @@ def test_lost_worker_stops_the_other_and_a_restart_resumes(tmp_path):
             assert chief.poll() is None and worker.poll() is None, cluster.output()
             time.sleep(0.02)
         cluster.kill(worker)  # Right after both backed up epoch 1.
-        killed = time.monotonic()
+        # A bound below the 300 s collective timeout: gRPC notices the loss.
         code = cluster.wait(chief, timeout=120)
-        waited = time.monotonic() - killed
         log = cluster.logs[0].read_text()
     assert code != 0, log[-3000:]
-    assert waited < 60, waited  # Within the collective timeout and gRPC's own.
     assert f"lost worker-1 (127.0.0.1:{cluster.ports[1]})" in log, log[-3000:]
     # Both backups hold the same step and bit-identical weights and
     # optimizer state.

@@ -167,7 +167,7 @@ def identity_model():
 
 
 @needs_tesseract
-def test_evaluate_reports_psnr_ssim_and_ocr(tmp_path, capsys):
+def test_evaluate_reports_psnr_ssim_and_ocr(tmp_path, capsys, monkeypatch):
     path = tmp_path / "identity.keras"
     identity_model().save(path)
     out = tmp_path / "scores.json"
@@ -175,7 +175,11 @@ def test_evaluate_reports_psnr_ssim_and_ocr(tmp_path, capsys):
         f"--{k.replace('_', '-')}={v}" for k, v in PAGES.items() if k != "deterministic"
     ]
     argv = ["--model", str(path), "--domain", "text", *flags, "--json", str(out)]
+    checks = []  # evaluate's look-ups (ocr_texts names the program itself).
+    find = ocr.find_tesseract
+    monkeypatch.setattr(ocr, "find_tesseract", lambda *a: checks.append(a) or find(*a))
     assert evaluate.main(argv) == 0
+    assert checks.count(()) == 1  # Once, before the model runs.
     printed = capsys.readouterr().out
     assert "test set (whole images)" in printed and "CER" in printed
     scores = json.loads(out.read_text())

@@ -45,12 +45,38 @@ def tiny_config(tmp_path, **train):
 
 
 # ----------------------------------------------------------------- flags
-def test_every_config_field_has_a_flag():
-    cfg, _ = train.parse_args(["--output-dir", "x"])
+def other_value(name, default, tmp_path):
+    """`(flag arguments, value)` setting field `name` to a value other than
+    its `default` that the parser accepts."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(default, bool):
+        return [flag if not default else "--no-" + flag[2:]], not default
+    if name in cli.CHOICES:
+        value = next(c for c in cli.CHOICES[name] if c != default)
+    elif name in cli.DIRECTORY_FIELDS:
+        value = str(tmp_path)
+    elif name == "vgg_weights":
+        value = str(tmp_path / "vgg.h5")
+    elif isinstance(default, int):
+        value = default + (4 if name in ("crop_size", "load_size") else 1)
+    elif isinstance(default, float):
+        value = default / 2 if default else 0.5
+    else:  # str or None
+        value = "block2_conv1" if name == "vgg_layer" else "x"
+    return [flag, str(value)], value
+
+
+def test_every_config_field_has_a_flag(tmp_path):
+    """Each field is set by its own flag (parsed alone, to another value than
+    its default) in every section that has it."""
+    (tmp_path / "vgg.h5").write_bytes(b"")
     for section in ("model", "data", "train"):
-        for f in dataclasses.fields(getattr(cfg, section)):
-            if f.name != "output_dir":
-                assert getattr(getattr(cfg, section), f.name) == f.default, f.name
+        for f in dataclasses.fields(getattr(Config(), section)):
+            args, value = other_value(f.name, f.default, tmp_path)
+            cfg, _ = train.parse_args(["--output-dir", "x", *args])
+            for name in ("model", "data", "train"):
+                if hasattr(getattr(cfg, name), f.name) and f.name != "output_dir":
+                    assert getattr(getattr(cfg, name), f.name) == value, (name, f.name)
 
 
 def test_flags_set_types_bools_none_and_shared_seed():
@@ -73,25 +99,29 @@ def test_default_output_dir_names_the_domain():
 
 
 @pytest.mark.parametrize(
-    "flags",
+    "flags, named",
     [
-        ["--domain", "faces"],
-        ["--epochs", "0"],
-        ["--batch-size", "two"],
-        ["--crop-size", "30"],
-        ["--crop-size", "64", "--load-size", "48"],
-        ["--cycle-weight", "-1"],
-        ["--vgg-weights", "/no/such/vgg.h5"],
-        ["--strategy", "tpu"],
-        ["--domain", "folder"],
-        ["--domain", "folder", "--sharp-dir", "/no/such/dir", "--blur-dir", "."],
+        (["--domain", "faces"], "argument --domain: invalid choice: 'faces'"),
+        (["--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
+        (["--batch-size", "two"], "argument --batch-size: expected int, got 'two'"),
+        (["--crop-size", "30"], "--crop-size must be a multiple of 4"),
+        (["--crop-size", "64", "--load-size", "48"], "--load-size (48) must be >="),
+        (["--cycle-weight", "-1"], "argument --cycle-weight: must be >= 0"),
+        (["--vgg-weights", "/no/such/vgg.h5"], "argument --vgg-weights: expected"),
+        (["--strategy", "tpu"], "argument --strategy: invalid choice: 'tpu'"),
+        (["--domain", "folder"], "--domain folder needs --sharp-dir and --blur-dir"),
+        (
+            ["--domain", "folder", "--sharp-dir", "/no/such/dir", "--blur-dir", "."],
+            "argument --sharp-dir: no such folder: '/no/such/dir'",
+        ),
     ],
 )
-def test_bad_flag_values_are_rejected_by_the_parser(flags, capsys):
+def test_bad_flag_values_are_rejected_naming_the_flag(flags, named, capsys):
     with pytest.raises(SystemExit) as err:
         train.parse_args(flags)
     assert err.value.code == 2
-    assert "error:" in capsys.readouterr().err
+    message = capsys.readouterr().err
+    assert "error:" in message and named in message, message
 
 
 def test_crop_too_small_for_the_discriminators_names_flags_and_minimum(capsys):
@@ -160,19 +190,65 @@ def test_preset_supplies_defaults_that_flags_override(capsys):
     assert all(line in printed for line in describe("text-small"))
     with pytest.raises(SystemExit):  # --config and --preset exclude each other.
         train.parse_args(["--preset", "text-small", "--config", "x.json"])
+    assert "argument --config: not allowed with argument --preset" in (
+        capsys.readouterr().err
+    )
 
 
 def test_offline_imagenet_weights_fail_with_the_fix(monkeypatch):
     def offline(*args, **kwargs):
         raise Exception("URL fetch failure: Name or service not known")
 
-    monkeypatch.setattr(keras.applications, "VGG19", offline)
-    monkeypatch.setenv("HOME", "/nonexistent-home")
+    monkeypatch.setattr(keras.utils, "get_file", offline)  # The download.
     with pytest.raises(SystemExit) as err:
         train.check_vgg_weights(ModelConfig())
     assert "--vgg-weights none" in str(err.value)
     train.check_vgg_weights(ModelConfig(vgg_weights=None))
     train.check_vgg_weights(ModelConfig(perceptual_weight=0, random_branch=False))
+
+
+VGG_THEN_MULTIWORKER = """
+import hashlib, json, os, socket, sys
+folder = sys.argv[1]
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}"]},
+                                      "task": {"type": "worker", "index": 0}})
+import keras
+from keras_udd import distribute, train
+from keras_udd.config import ModelConfig
+
+# The download's stand-in: a local file served at a file:// URL. (Where a
+# check would build Keras' VGG19 instead, it builds one with random weights.)
+local = os.path.join(folder, "vgg19_notop.h5")
+with open(local, "wb") as f:
+    f.write(b"weights")
+train.VGG19_NOTOP_URL = "file://" + local
+train.VGG19_NOTOP_MD5 = hashlib.md5(b"weights").hexdigest()
+vgg19 = keras.applications.VGG19
+keras.applications.VGG19 = lambda **kw: vgg19(**{**kw, "weights": None})
+train.check_vgg_weights(ModelConfig())
+strategy = distribute.select_strategy("multiworker", 30)
+print("replicas", strategy.num_replicas_in_sync)
+cached = os.path.join(folder, "keras", "models", train.VGG19_NOTOP)
+assert open(cached, "rb").read() == b"weights", "not fetched into the cache"
+"""
+
+
+def test_vgg_weights_fetched_before_a_multiworker_strategy_is_created(tmp_path):
+    """train.main checks the VGG19 weights before it creates the strategy:
+    the check must run no TF op, or MultiWorkerMirroredStrategy fails with
+    "Collective ops must be configured at program startup" (one worker on
+    loopback, in a fresh process; HOME and KERAS_HOME in tmp_path)."""
+    env = {**os.environ, "HOME": str(tmp_path), "KERAS_HOME": str(tmp_path / "keras"),
+           "TF_CPP_MIN_LOG_LEVEL": "3"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", VGG_THEN_MULTIWORKER, str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "replicas 1" in done.stdout
 
 
 # ------------------------------------------------------------ run folder
@@ -195,6 +271,40 @@ def test_run_folder_new_resume_different_finished_overwrite(tmp_path):
     assert runs.prepare_run_folder(other, overwrite=True) == "new"
     assert not (tmp_path / "run" / runs.RESULT).exists()
     assert (tmp_path / "run" / "notes.txt").exists()  # Only run files go.
+
+
+def test_changing_only_how_often_a_run_backs_up_or_logs_still_resumes(tmp_path):
+    cfg = tiny_config(tmp_path)
+    assert runs.prepare_run_folder(cfg) == "new"
+    for field, value in (("backup_freq", 7), ("log_freq", 3)):
+        changed = dataclasses.replace(cfg.train, **{field: value})
+        assert runs.prepare_run_folder(dataclasses.replace(cfg, train=changed)) == (
+            "resume"
+        ), field
+
+
+def test_training_config_resolves_a_shipped_name_before_a_run_folder(
+    tmp_path, monkeypatch
+):
+    """`--model tiny` run from inside a run folder names the shipped model
+    (as `pretrained.resolve` does): its record, not the folder's config.json;
+    a file of that name in the folder is the model, then the folder's config
+    is its own."""
+    from keras_udd import pretrained
+
+    shipped = tmp_path / "pretrained"
+    shipped.mkdir()
+    (shipped / "tiny.keras").write_bytes(b"")
+    record = Config(data=DataConfig(domain="face")).to_dict()
+    (shipped / "tiny.json").write_text(json.dumps({"config": record}))
+    monkeypatch.setattr(pretrained, "_folder", lambda: shipped)
+    run = tmp_path / "run"
+    run.mkdir()
+    Config(data=DataConfig(domain="text")).save(run / runs.CONFIG)
+    monkeypatch.chdir(run)
+    assert runs.training_config("tiny").data.domain == "face"
+    (run / "tiny").write_bytes(b"")  # Now "tiny" is this folder's file.
+    assert runs.training_config("tiny").data.domain == "text"
 
 
 def test_resume_hint_drops_overwrite(tmp_path, monkeypatch):
@@ -299,15 +409,24 @@ def test_tensorboard_steps_follow_the_model_across_fit_calls(tmp_path):
     assert scalars("validation", "epoch_psnr") == [(0, 20.0), (1, 21.0)]
 
 
+def poll(condition, timeout=30.0):
+    """Waits until `condition()` holds (checked every millisecond, so that a
+    pending signal's handler runs), failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.001)
+
+
 def test_signals_wait_until_a_write_is_done():
     seen = []
     before = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
     try:
-        with callbacks.interrupts_deferred():
+        with callbacks.interrupts_deferred() as held:
             os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(0.05)  # The signal arrives here and is held.
-            held = list(seen)
-        assert held == [] and seen == [signal.SIGTERM]  # Delivered after the block.
+            poll(lambda: held)  # The signal has arrived and is held...
+            assert seen == []  # ...not passed on.
+        assert seen == [signal.SIGTERM]  # Delivered after the block.
     finally:
         signal.signal(signal.SIGTERM, before)
 
@@ -315,12 +434,12 @@ def test_signals_wait_until_a_write_is_done():
 def test_first_signal_stops_between_steps_second_at_once():
     with callbacks.StopOnSignal().installed() as stop:
         os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(0.05)  # Recorded, nothing raised.
+        poll(lambda: stop.received is not None)  # Recorded, nothing raised.
         with pytest.raises(callbacks.StopRequested):
             stop.on_train_batch_end(0)
         with pytest.raises(KeyboardInterrupt, match="twice"):
             os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)
+            poll(lambda: False)  # The handler raises within the wait.
 
 
 def test_checkpoints_are_renamed_into_place_once_complete(tmp_path):
@@ -427,6 +546,71 @@ def test_diverging_run_exits_1_naming_the_step_and_saves_nothing_non_finite(
     weights = _h5_values(out / "backup" / "latest.weights.h5")
     assert weights and all(np.isfinite(v).all() for v in weights)
     assert not (out / runs.LATEST).exists() and not (out / runs.RESULT).exists()
+
+
+# ------------------------------------------------------- resume: the data
+class BatchRecorder(keras.Model):
+    """Records each `(sharp, blurred)` batch it trains on, one fingerprint per
+    step (the sums of every image), and counts steps as UIDGAN does."""
+
+    def __init__(self):
+        super().__init__()
+        self.iterations = self.add_weight(
+            shape=(), dtype="int64", initializer="zeros", trainable=False
+        )
+        self.built = True
+        self.seen = []
+
+    def train_step(self, data):
+        sums = [np.round(np.asarray(x).sum(axis=(1, 2, 3)), 3) for x in data]
+        self.seen.append(np.concatenate(sums).tolist())
+        self.iterations.assign_add(1)
+        return {"step": keras.ops.convert_to_tensor(self.iterations)}
+
+
+class StopAfter(keras.callbacks.Callback):
+    """Stops training at once after step `step` (as a kill would)."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.iterations.numpy()) == self.step:
+            raise KeyboardInterrupt("killed")
+
+
+def test_mid_epoch_resume_sees_the_batches_of_an_uninterrupted_run(tmp_path):
+    """Kill after step 6 of 3 x 4 (mid-epoch 2), resume from the backup: the
+    resumed run trains on batches 6-11 of the uninterrupted run's stream, in
+    order, none twice (the rest of epoch 2 and epoch 3 are two fit calls)."""
+    from keras_udd.data import make_train_dataset
+
+    cfg = tiny_config(tmp_path, epochs=3, steps_per_epoch=4)
+    cfg.data = dataclasses.replace(cfg.data, text_pool_size=64, blur_kernel_bank=8,
+                                   deterministic=True)  # fmt: skip
+
+    def run(model, backup_dir, start, extra=(), resume=None):
+        backup = callbacks.TrainingBackup(backup_dir, 4, save_freq=1)
+        if resume:
+            resume = backup.restore(model)
+        model.compile(run_eagerly=True)
+        stream = train.training_stream(
+            cfg.data, make_train_dataset(cfg.data, start_batch=start), start
+        )
+        train.fit(model, stream, None, [backup, *extra], backup, cfg, resume)
+        return model.seen
+
+    whole = run(BatchRecorder(), tmp_path / "whole", 0)
+    assert len(whole) == 12
+    killed = BatchRecorder()
+    with pytest.raises(KeyboardInterrupt):
+        run(killed, tmp_path / "backup", 0, [StopAfter(6)])
+    assert killed.seen == whole[:6]
+    start = runs.backup_iteration(tmp_path / "backup", 4)
+    assert start == 6
+    resumed = run(BatchRecorder(), tmp_path / "backup", start, resume=True)
+    assert resumed == whole[6:]
 
 
 # ------------------------------------------------- end to end: kill, resume

@@ -172,11 +172,6 @@ def to_rgb_and_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(img, dtype=np.uint8), None
 
 
-def to_rgb(img: Image.Image) -> np.ndarray:
-    """Any Pillow image as uint8 `[H, W, 3]` (see the module docstring)."""
-    return to_rgb_and_alpha(img)[0]
-
-
 def load_rgb_and_alpha(
     path: str | os.PathLike,
 ) -> tuple[np.ndarray, np.ndarray | None]:

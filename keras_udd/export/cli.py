@@ -48,7 +48,8 @@ def parse_args(argv=None, prog=None):
         "--calibration-dir",
         help="images for int8 calibration (random crops); default: the "
         "model's own validation images when its training config is known (the "
-        "config.json of its run folder, or a shipped model's), else synthetic",
+        "config.json of its run folder, or a shipped model's) and they can be "
+        "read here, else synthetic",
     )
     parser.add_argument("--calibration-samples", type=int, default=32)
     parser.add_argument(
@@ -58,10 +59,11 @@ def parse_args(argv=None, prog=None):
     return parser.parse_args(argv)
 
 
-def write_artifacts(deblurrer, args, trained=None):
+def write_artifacts(deblurrer, args, domain=None):
     """Yields `(kind, path)` as each artifact is written; full int8 is
-    calibrated on `--calibration-dir`, else on the domain of `trained` (the
-    model's training Config) when known, else on synthetic images."""
+    calibrated on `--calibration-dir`, else on the validation images of
+    `domain` (the model's training DataConfig, `images.readable_domain`)
+    when given, else on synthetic images."""
     if "savedmodel" in args.formats:
         yield "savedmodel", savedmodel.write_savedmodel(deblurrer, args.out)
     quantizations = args.quantize if "tflite" in args.formats else []
@@ -69,9 +71,7 @@ def write_artifacts(deblurrer, args, trained=None):
         return
     calibration = None
     if "int8" in quantizations:
-        origin = dict(
-            directory=args.calibration_dir, data_config=trained and trained.data
-        )
+        origin = dict(directory=args.calibration_dir, data_config=domain)
         described = images.describe(**origin)
         print(f"int8 calibration: {args.calibration_samples} crops of {described}")
         calibration = images.calibration_images(
@@ -116,11 +116,11 @@ def main(argv=None, prog=None):
         f"parameters): {total} artifact(s) -> {out}",
         flush=True,
     )
-    trained = runs.training_config(args.model)
-    check = verify.verifier_from_args(deblurrer, args, trained)
+    domain = images.readable_domain(runs.training_config(args.model))
+    check = verify.verifier_from_args(deblurrer, args, domain)
     rows, parity = [check.keras_row()], {}
     step_start = time.perf_counter()
-    for i, (kind, path) in enumerate(write_artifacts(deblurrer, args, trained), 1):
+    for i, (kind, path) in enumerate(write_artifacts(deblurrer, args, domain), 1):
         r, parity[kind] = check(kind, path)
         r["contract"] = str(write_contract(kind, path, config, parity[kind]))
         rows.append(r)

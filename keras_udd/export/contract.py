@@ -39,11 +39,6 @@ def deblur_unit(deblurrer, images):
     return to_unit_range(deblurrer(to_model_range(images)))
 
 
-def to_uint8(images):
-    """float [0, 1] -> uint8 0-255, rounded to nearest (TF ops)."""
-    return tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
-
-
 def sizes_entry():
     """Which image sizes every artifact accepts."""
     return {

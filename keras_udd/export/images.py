@@ -5,14 +5,11 @@ All functions return lists of float32 [1, H, W, 3] arrays in [0, 1] (RGB),
 reproducible from `seed`.
 """
 
-from pathlib import Path
-
 import numpy as np
 from PIL import Image, ImageDraw
 
 from keras_udd import blur
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+from keras_udd.runtime import signed_to_uint8
 
 
 def synthetic_image(height, width, rng):
@@ -47,34 +44,30 @@ def synthetic_images(sizes, seed=0):
 
 def folder_crops(directory, count, size, seed=0):
     """`count` random `size` x `size` crops of the images in `directory`
-    (cycling through the files; images smaller than `size` are enlarged)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"calibration folder not found: {directory}")
-    files = sorted(
-        p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-    )
-    if not files:
-        suffixes = ", ".join(IMAGE_SUFFIXES)
-        raise FileNotFoundError(f"no images ({suffixes}) in {directory}")
+    (cycling through the files; images smaller than `size` are enlarged).
+    Found and decoded as training does (`keras_udd.data.images`: unreadable
+    files skipped with a warning, 16-bit, alpha and EXIF orientation)."""
+    from keras_udd.data.images import load_rgb, scan_folder
+
+    files = scan_folder(directory, "--calibration-dir").files
     rng = np.random.default_rng(seed)
-    crops = []
-    for i in range(count):
-        with Image.open(files[i % len(files)]) as image:
-            crops.append(random_crop(image.convert("RGB"), size, rng))
-    return crops
+    return [
+        random_crop(load_rgb(files[i % len(files)]), size, rng) for i in range(count)
+    ]
 
 
 def random_crop(image, size, rng, width=None):
-    """A random `size` x `size` (or `size` x `width`) crop of a PIL RGB
-    image, enlarged first if smaller, [1, H, W, 3] in [0, 1]."""
+    """A random `size` x `size` (or `size` x `width`) crop of a uint8
+    [H, W, 3] image, enlarged first (bicubic) if smaller, [1, H, W, 3] float32
+    in [0, 1]."""
     height, width = size, width or size
-    scale = max(height / image.size[1], width / image.size[0])
+    scale = max(height / image.shape[0], width / image.shape[1])
     if scale > 1:
-        new_size = tuple(
-            max(s, round(n * scale)) for s, n in zip((width, height), image.size)
+        new_size = (
+            max(width, round(image.shape[1] * scale)),
+            max(height, round(image.shape[0] * scale)),
         )
-        image = image.resize(new_size, Image.BICUBIC)
+        image = np.asarray(Image.fromarray(image).resize(new_size, Image.BICUBIC))
     array = np.asarray(image, np.float32) / 255.0
     top = rng.integers(0, array.shape[0] - height + 1)
     left = rng.integers(0, array.shape[1] - width + 1)
@@ -83,11 +76,11 @@ def random_crop(image, size, rng, width=None):
 
 def domain_pages(data_config, count):
     """The first `count` blurred validation images of a training run's
-    domain (`data_config`: its DataConfig), as PIL images."""
+    domain (`data_config`: its DataConfig), as uint8 [H, W, 3] arrays."""
     from keras_udd.data import make_test_dataset
 
     pages = [
-        Image.fromarray(np.round((blurred[0].numpy() + 1.0) * 127.5).astype(np.uint8))
+        signed_to_uint8(blurred[0])
         for blurred, _ in make_test_dataset(data_config, split="val").take(count)
     ]
     if not pages:
@@ -112,6 +105,25 @@ def domain_images(data_config, sizes, seed=0):
         random_crop(pages[i % len(pages)], h, rng, width=w)
         for i, (h, w) in enumerate(sizes)
     ]
+
+
+def readable_domain(trained):
+    """The DataConfig of `trained` (a model's training Config, or None) if its
+    validation images can be read on this machine, else None, printing why
+    (e.g. `--val-images 0`, or the run's folders or face data are elsewhere):
+    export then verifies and calibrates on synthetic images."""
+    if trained is None:
+        return None
+    try:
+        domain_pages(trained.data, 1)
+    except (OSError, ValueError) as err:
+        print(
+            f"note: the model's {trained.data.domain} validation images cannot be "
+            f"read here ({err}); using synthetic images",
+            flush=True,
+        )
+        return None
+    return trained.data
 
 
 def describe(directory=None, data_config=None):

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_udd.data.degrade import to_uint8
 from keras_udd.export import contract
 from keras_udd.model import MIN_IMAGE_SIZE
 
@@ -49,9 +50,7 @@ def signature_functions(deblurrer):
     def deblur_uint8(images):
         _check_size(images)
         unit = tf.cast(images, tf.float32) / 255.0
-        return {
-            contract.DEBLURRED: contract.to_uint8(contract.deblur_unit(deblurrer, unit))
-        }
+        return {contract.DEBLURRED: to_uint8(contract.deblur_unit(deblurrer, unit))}
 
     def deblur_encoded(image_bytes):
         def one(data):

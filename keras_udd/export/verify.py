@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from keras_udd import runs
+from keras_udd import keras_private, runs
 from keras_udd.export import contract, images
-from keras_udd.runtime import TFLiteRunner
+from keras_udd.runtime import TFLiteRunner, to_uint8
 
 DEFAULT_SIZES = ((32, 32), (37, 53), (64, 48))
 # Pass/fail limits per artifact ("none" is the float32 TFLite model). The
@@ -171,13 +171,13 @@ def xnnpack_delegation(path, size=(64, 64), num_threads=2):
 
     Returns `{"partitions": delegate nodes, "delegated": ops inside them,
     "ops": all ops, "not_delegated": {op name: count}}`. Read from the
-    interpreter's node list after `allocate_tensors` (the private
-    `_get_ops_details`): an op is delegated when a delegate node's outputs
-    depend on it without passing through that node's inputs.
+    interpreter's node list after `allocate_tensors`
+    (`keras_private.litert_nodes`): an op is delegated when a delegate node's
+    outputs depend on it without passing through that node's inputs.
     """
     runner = TFLiteRunner(path, num_threads)
     runner(np.zeros((1, *size, 3), np.float32))
-    nodes = runner.interpreter._get_ops_details()
+    nodes = keras_private.litert_nodes(runner.interpreter)
     delegates = [n for n in nodes if n["op_name"] == "DELEGATE"]
     ops = [n for n in nodes if n["op_name"] != "DELEGATE"]
     producer = {int(t): n for n in ops for t in n["outputs"]}
@@ -231,11 +231,6 @@ def tflite_io_details(path):
 
 
 # ------------------------------------------------------------- verification
-def to_uint8(image):
-    """numpy float [0, 1] -> uint8, rounded as the SavedModel does."""
-    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
 def encode(image_u8, fmt="PNG"):
     """uint8 [1, H, W, 3] -> encoded bytes (Pillow)."""
     buffer = io.BytesIO()
@@ -281,12 +276,13 @@ def verify_tflite(path, test_images, references, num_threads=2):
     return figures, runner
 
 
-def parity_entry(kind, figures, sizes):
-    """What a contract records about verification."""
+def parity_entry(kind, figures, sizes, test_images):
+    """What a contract records about verification (`test_images`: what the
+    test images were, `images.describe`)."""
     return {
         "reference": "keras_udd Deblurrer (float32, TensorFlow) on the same "
         "float32 images, mapped [0, 1] -> [-1, 1] -> [0, 1]",
-        "test_images": "synthetic blurred images (shapes, strokes, text)",
+        "test_images": test_images,
         "sizes": [list(s) for s in sizes],
         **{k: v for k, v in figures.items()},
         "limits": LIMITS[kind],
@@ -450,13 +446,13 @@ class Verifier:
             )
             size = Path(path).stat().st_size
         r = row(kind, path, size, figures, self.latency(runner), self.base)
-        return r, parity_entry(kind, figures, self.sizes)
+        return r, parity_entry(kind, figures, self.sizes, self.test_source)
 
 
-def verifier_from_args(deblurrer, args, trained=None):
+def verifier_from_args(deblurrer, args, domain=None):
     """A `Verifier` configured by the command-line flags, testing on the
-    model's own domain when `trained`, its training Config
-    (`runs.training_config`), is known; files are shown relative to
+    model's own validation images when `domain`, its training DataConfig
+    (`images.readable_domain`), is given; files are shown relative to
     `args.out`."""
     check = Verifier(
         deblurrer,
@@ -465,7 +461,7 @@ def verifier_from_args(deblurrer, args, trained=None):
         args.latency_size,
         args.latency_repeats,
         base=args.out,
-        data_config=trained.data if trained else None,
+        data_config=domain,
     )
     print(f"Verifying on {check.test_source} ({len(check.sizes)} sizes)", flush=True)
     return check
@@ -484,8 +480,8 @@ def main(argv=None, prog="python -m keras_udd.export.verify"):
     if not artifacts:
         parser.error(f"no exported artifacts found in {args.out}")
     _, deblurrer = load_model(args.model)
-    trained = runs.training_config(args.model)
-    check_artifacts = verifier_from_args(deblurrer, args, trained)
+    domain = images.readable_domain(runs.training_config(args.model))
+    check_artifacts = verifier_from_args(deblurrer, args, domain)
     rows, parity = [check_artifacts.keras_row()], {}
     for i, (kind, path) in enumerate(artifacts, 1):
         start = time.perf_counter()

@@ -13,9 +13,9 @@ import kotlin.math.abs
 import kotlin.math.max
 
 /**
- * The app's Deblurrer against the Python reference (mobile_demo.contract):
- * golden images written by `python -m mobile_demo.golden` for the same
- * export, copied into this test's assets by the `copyDeblurGolden` task.
+ * The app's Deblurrer against the export's SavedModel (TensorFlow): golden
+ * images written by `python -m mobile_demo.golden` for the same export,
+ * copied into this test's assets by the `copyDeblurGolden` task.
  */
 @RunWith(AndroidJUnit4::class)
 class DeblurrerGoldenTest {
@@ -44,7 +44,7 @@ class DeblurrerGoldenTest {
     }
 
     @Test
-    fun wholeImageMatchesPython() {
+    fun wholeImageMatchesSavedModel() {
         Deblurrer(app, Deblurrer.Options(numThreads = 2)).use { deblurrer ->
             val result = deblurrer.deblur(image(golden.getString("input")))
             val worst = maxDifference(result.bitmap, image(golden.getString("expected")))
@@ -54,7 +54,7 @@ class DeblurrerGoldenTest {
     }
 
     @Test
-    fun tilesMatchPython() {
+    fun tilesMatchSavedModel() {
         val options = Deblurrer.Options(
             numThreads = 2,
             tileSize = golden.getInt("tile_size"),

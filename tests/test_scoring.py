@@ -1,0 +1,117 @@
+"""The PSNR/SSIM of validation and of keras_udd.evaluate, against numpy.
+
+Both are checked on a model that is not the identity, with input, output and
+target all different: scoring the input in place of the output (or the
+target in place of either) gives other numbers.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import TINY
+
+from keras_udd import evaluate
+from keras_udd.model import UIDGAN
+
+
+def numpy_psnr(x, y):
+    """Per image, on [0, 1]: 10 log10(1 / MSE) over pixels and channels."""
+    mse = np.mean((np.float64(x) - np.float64(y)) ** 2, axis=(1, 2, 3))
+    return 10.0 * np.log10(1.0 / mse)
+
+
+def numpy_ssim(x, y, size=11, sigma=1.5, k1=0.01, k2=0.03):
+    """Per image, on [0, 1]: Wang et al. (2004) with a Gaussian window over the
+    valid positions, averaged over them and the channels."""
+    coords = np.arange(size) - (size - 1) / 2
+    g = np.exp(-(coords**2) / (2 * sigma**2))
+    window = np.outer(g, g) / np.outer(g, g).sum()
+
+    def filtered(image):  # [N, H, W, C] -> [N, H - size + 1, W - size + 1, C]
+        patches = np.lib.stride_tricks.sliding_window_view(image, (size, size), (1, 2))
+        return np.einsum("nhwcij,ij->nhwc", patches, window)
+
+    x, y = np.float64(x), np.float64(y)
+    c1, c2 = k1**2, k2**2
+    mx, my = filtered(x), filtered(y)
+    vx, vy = filtered(x * x) - mx**2, filtered(y * y) - my**2
+    cov = filtered(x * y) - mx * my
+    luminance = (2 * mx * my + c1) / (mx**2 + my**2 + c1)
+    contrast_structure = (2 * cov + c2) / (vx + vy + c2)
+    return np.mean(luminance * contrast_structure, axis=(1, 2, 3))
+
+
+def unit(x):
+    return np.clip((np.asarray(x, np.float64) + 1.0) / 2.0, 0.0, 1.0)
+
+
+def pairs(n=3, size=32, seed=0):
+    """`(blurred, sharp)` in [-1, 1]: smooth sharp images and noisy copies."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(-1, 1, (n, size // 8, size // 8, 3))
+    sharp = np.repeat(np.repeat(coarse, 8, axis=1), 8, axis=2).astype("float32")
+    blurred = np.clip(sharp + rng.normal(0, 0.2, sharp.shape), -1, 1)
+    return blurred.astype("float32"), sharp
+
+
+def test_validation_values_are_psnr_ssim_of_the_model_output():
+    model = UIDGAN(**TINY)
+    blurred, sharp = pairs()
+    values = {
+        k: np.asarray(v) for k, v in model.validation_values(blurred, sharp).items()
+    }
+    output = unit(model.deblurrer(blurred))
+    recon = unit(model.sharp_autoencoder(sharp))
+    expected = {
+        "psnr": numpy_psnr(output, unit(sharp)),
+        "ssim": numpy_ssim(output, unit(sharp)),
+        "psnr_blurred": numpy_psnr(unit(blurred), unit(sharp)),
+        "ssim_blurred": numpy_ssim(unit(blurred), unit(sharp)),
+        "psnr_sharp_recon": numpy_psnr(recon, unit(sharp)),
+    }
+    assert set(values) == set(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(values[name], value, rtol=1e-4, err_msg=name)
+    # The output is not the input: swapping them would change the scores.
+    assert np.abs(values["psnr"] - values["psnr_blurred"]).min() > 0.5
+
+
+def test_evaluate_scores_are_the_means_of_psnr_ssim_per_image():
+    blurred, sharp = pairs(n=4, seed=1)
+    dataset = tf.data.Dataset.from_tensor_slices((blurred, sharp)).batch(2)
+
+    def fn(images):  # A deblur function on [0, 1]: contrast up, not identity.
+        return np.clip((images - 0.5) * 1.3 + 0.5, 0.0, 1.0)
+
+    scores = evaluate.evaluate(fn, dataset, progress=False)
+    output = fn(unit(blurred))
+    expected = {
+        "psnr": numpy_psnr(output, unit(sharp)).mean(),
+        "ssim": numpy_ssim(output, unit(sharp)).mean(),
+        "psnr_blurred": numpy_psnr(unit(blurred), unit(sharp)).mean(),
+        "ssim_blurred": numpy_ssim(unit(blurred), unit(sharp)).mean(),
+    }
+    assert scores["images"] == 4
+    for name, value in expected.items():
+        assert scores[name] == pytest.approx(value, rel=1e-4), name
+    assert abs(scores["psnr"] - scores["psnr_blurred"]) > 0.5
+
+
+@pytest.mark.parametrize("flag", ["--batch-size", "--crop-size", "--random-flip"])
+def test_evaluate_takes_no_flags_of_training_crops(flag, capsys):
+    argv = [
+        "--model",
+        "m.keras",
+        "--no-ocr",
+        flag,
+        *(["4"] if flag[-4:] != "flip" else []),
+    ]
+    with pytest.raises(SystemExit) as err:
+        evaluate.parse_args(argv)
+    assert err.value.code == 2
+    assert f"unrecognized arguments: {flag}" in capsys.readouterr().err
+
+
+def test_evaluate_load_size_below_the_config_crop_is_accepted():
+    _, data = evaluate.parse_args(["--model", "m.keras", "--load-size", "50"])
+    assert data.load_size == 50 and data.crop_size <= 50
