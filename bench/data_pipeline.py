@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from bench.learn_text import PRESET, cpu_model  # noqa: E402
+from bench.learn_text import PRESET, cpu_model, step_time  # noqa: E402
 from keras_udd import blur  # noqa: E402
 from keras_udd.config import DataConfig  # noqa: E402
 from keras_udd.data import make_train_dataset, pipeline  # noqa: E402
@@ -137,35 +137,6 @@ def augraphy_costs(cfg: DataConfig, repeats: int = 3) -> dict | None:
     return costs
 
 
-def training_rate(steps: int) -> dict:
-    """Pairs per second that `train.py --preset text-small` consumes: its model
-    and compiled step (XLA as the preset) on one fixed batch, no pipeline."""
-    import keras
-
-    from keras_udd.model import UIDGAN
-    from keras_udd.presets import preset_config
-
-    cfg = preset_config(PRESET)
-    keras.utils.set_random_seed(0)
-    model = UIDGAN(cfg.model)
-    model.compile(jit_compile=cfg.train.jit_compile)
-    shape = (cfg.data.batch_size, cfg.data.crop_size, cfg.data.crop_size, 3)
-    rng = np.random.default_rng(0)
-    batch = tuple(
-        tf.constant(rng.uniform(-1, 1, shape).astype("float32")) for _ in range(2)
-    )
-    ds = tf.data.Dataset.from_tensors(batch).repeat()
-    model.fit(ds, steps_per_epoch=5, epochs=1, verbose=0)  # Trace and compile.
-    start = time.perf_counter()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    elapsed = time.perf_counter() - start
-    return {
-        "steps": steps,
-        "s_per_step": round(elapsed / steps, 4),
-        "pairs_per_s": round(steps * cfg.data.batch_size / elapsed, 2),
-    }
-
-
 def span(values, digits: int = 0) -> str:
     """The range "lo-hi" of the values (one number when both round alike)."""
     lo, hi = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
@@ -232,7 +203,7 @@ def main() -> None:
                 print(f"run {repeat + 1}: {name} {run}", flush=True)
     results["cases"] = cases
     if args.train_steps:
-        train = training_rate(args.train_steps)
+        train = step_time(preset_config(PRESET), args.train_steps)
         slowest = min(r["pairs_per_s"] for r in cases["text-small"])
         train["slowest_pipeline_margin"] = round(slowest / train["pairs_per_s"], 1)
         results["text_small_training"] = train

@@ -161,10 +161,11 @@ def score(fn, data_cfg) -> dict:
     }
 
 
-def train_supervised(cfg, minutes: float, output: Path) -> dict:
+def train_supervised(cfg, minutes: float, output: Path, steps: int = 0) -> dict:
     """The supervised ceiling: `Deblurrer` networks of `cfg.model`'s size,
-    paired L1 (Adam, the preset's lr and betas), for `minutes`, validated
-    like the GAN (whole validation pages, `keras_udd.evaluate`)."""
+    paired L1 (Adam, the preset's lr and betas), for `minutes` (or `steps`,
+    when given), validated every `cfg.train.steps_per_epoch` steps like the
+    GAN (whole validation pages, `keras_udd.evaluate`)."""
     import keras
 
     from keras_udd.data import make_paired_train_dataset, make_test_dataset
@@ -193,7 +194,9 @@ def train_supervised(cfg, minutes: float, output: Path) -> dict:
             scores.update(steps=(epoch + 1) * chunk, minutes=round(elapsed, 2))
             curve.append(scores)
             print(f"supervised: {scores}", flush=True)
-            if elapsed >= minutes:
+            if (steps and scores["steps"] >= steps) or (
+                not steps and elapsed >= minutes
+            ):
                 self.model.stop_training = True
 
     deblurrer.fit(
@@ -207,6 +210,41 @@ def train_supervised(cfg, minutes: float, output: Path) -> dict:
     deblurrer.save(path)
     steps = curve[-1]["steps"] if curve else 0
     return {"curve": curve, "steps": steps, "model": str(path), "minutes": minutes}
+
+
+def step_time(cfg, steps: int) -> dict:
+    """Seconds per training step of `cfg` (its model, precision and XLA
+    setting, one device) on one fixed batch, without a data pipeline: what
+    training consumes. `{"steps", "s_per_step", "pairs_per_s"}`."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_udd.distribute import set_precision
+    from keras_udd.model import UIDGAN
+
+    keras.utils.set_random_seed(0)
+    set_precision(cfg.train.mixed_precision)
+    try:
+        model = UIDGAN(cfg.model)
+        model.compile(jit_compile=cfg.train.jit_compile)
+        shape = (cfg.data.batch_size, cfg.data.crop_size, cfg.data.crop_size, 3)
+        rng = np.random.default_rng(0)
+        batch = tuple(
+            tf.constant(rng.uniform(-1, 1, shape).astype("float32")) for _ in range(2)
+        )
+        ds = tf.data.Dataset.from_tensors(batch).repeat()
+        model.fit(ds, steps_per_epoch=5, epochs=1, verbose=0)  # Trace, compile.
+        start = time.perf_counter()
+        model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+        elapsed = time.perf_counter() - start
+    finally:
+        set_precision("none")
+    return {
+        "steps": steps,
+        "s_per_step": round(elapsed / steps, 4),
+        "pairs_per_s": round(steps * cfg.data.batch_size / elapsed, 2),
+    }
 
 
 def summary(scores: dict) -> dict:

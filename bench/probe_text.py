@@ -2,6 +2,7 @@
 
     python bench/probe_text.py NAME [--steps 4000 --every 500] -- [train.py flags]
     python bench/probe_text.py --table [NAME ...]   # the recorded probes
+    python bench/probe_text.py NAME --speed 40 --threads 2 -- [flags]  # s/step
 
 A probe is `train.py --preset text-small` plus the flags after `--`, for
 `--steps` iterations, validated every `--every` iterations on `--val-images`
@@ -47,6 +48,20 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output-dir", default=str(ROOT / "runs" / "probes"))
     parser.add_argument("--table", action="store_true", help="print the table")
+    parser.add_argument(
+        "--speed",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="only time STEPS training steps of the preset with the flags "
+        "(bench.learn_text.step_time) into probes/speed_NAME.json",
+    )
+    parser.add_argument(
+        "--supervised",
+        action="store_true",
+        help="train the supervised ceiling instead (the deblurring networks, "
+        "paired L1) with the preset and the flags after --",
+    )
     args = parser.parse_args(argv)
     args.flags = flags
     if not args.table and len(args.names) != 1:
@@ -54,8 +69,67 @@ def parse_args(argv):
     return args
 
 
+def preset_with_flags(flags):
+    """The preset's Config with train.py flags written over it."""
+    from keras_udd import cli
+    from keras_udd.presets import preset_config
+
+    parser = argparse.ArgumentParser(prog="probe flags")
+    base = preset_config("text-small")
+    owners = cli.add_config_flags(parser, defaults=base)
+    return cli.config_from_args(parser.parse_args(flags), owners, base)
+
+
+def speed(args) -> dict:
+    from bench.learn_text import step_time
+
+    set_threads(args.threads)
+    result = {
+        "name": args.names[0],
+        "flags": args.flags,
+        "threads": args.threads,
+        "machine": machine(),
+        "load_average_1min_at_start": round(os.getloadavg()[0], 2),
+        **step_time(preset_with_flags(args.flags), args.speed),
+    }
+    PROBES.mkdir(parents=True, exist_ok=True)
+    path = PROBES / f"speed_{args.names[0]}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(result)
+    return result
+
+
+def set_threads(threads: int) -> None:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def train_supervised(args) -> dict:
+    """The supervised ceiling of the preset with the flags: its curve."""
+    from bench.learn_text import train_supervised
+
+    set_threads(args.threads)
+    cfg = preset_with_flags(args.flags)
+    cfg.train.steps_per_epoch = args.every
+    cfg.data.val_images = args.val_images
+    out = Path(args.output_dir) / args.names[0]
+    out.mkdir(parents=True, exist_ok=True)
+    result = train_supervised(cfg, 0, out, steps=args.steps)
+    return [
+        {"iteration": c["steps"], "val_psnr": c["psnr"], "val_ssim": c["ssim"],
+         "val_psnr_blurred": c["psnr_blurred"], "val_ssim_blurred": c["ssim_blurred"]}
+        for c in result["curve"]
+    ]  # fmt: skip
+
+
 def train(args) -> dict:
     name = args.names[0]
+    if args.supervised:
+        start = time.monotonic()
+        curve = train_supervised(args)
+        return record(args, curve, ["(supervised)"], (time.monotonic() - start) / 60)
     out = Path(args.output_dir) / name
     command = [
         sys.executable, str(ROOT / "train.py"), "--preset", "text-small",
@@ -84,9 +158,15 @@ def train(args) -> dict:
         }
         for r in rows
     ]
-    record = {
+    return record(args, curve, command, minutes)
+
+
+def record(args, curve, command, minutes: float) -> dict:
+    """Writes and returns the probe's record."""
+    name = args.names[0]
+    result = {
         "name": name,
-        "flags": args.flags,
+        "flags": (["--supervised"] if args.supervised else []) + args.flags,
         "command": command,
         "threads": args.threads,
         "minutes": round(minutes, 1),
@@ -94,12 +174,14 @@ def train(args) -> dict:
         "curve": curve,
     }
     PROBES.mkdir(parents=True, exist_ok=True)
-    (PROBES / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
-    return record
+    (PROBES / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
 
 
 def table(names) -> str:
-    files = [PROBES / f"{n}.json" for n in names] or sorted(PROBES.glob("*.json"))
+    files = [PROBES / f"{n}.json" for n in names] or sorted(
+        f for f in PROBES.glob("*.json") if not f.name.startswith("speed_")
+    )
     records = [json.loads(f.read_text()) for f in files]
     steps = sorted({c["iteration"] for r in records for c in r["curve"]})
     lines = [
@@ -128,8 +210,11 @@ def main(argv=None) -> int:
     if args.table:
         print(table(args.names))
         return 0
-    record = train(args)
-    print(table([record["name"]]))
+    if args.speed:
+        speed(args)
+        return 0
+    result = train(args)
+    print(table([result["name"]]))
     return 0
 
 
