@@ -598,3 +598,20 @@ def test_every_logged_term_is_its_formula_on_the_right_images(tiny_config, batch
         np.testing.assert_allclose(
             logs[name], value, rtol=1e-4, atol=1e-6, err_msg=name
         )
+
+
+def test_graphs_pass_grappler_remapper(tiny_config, batch, capfd):
+    """Training (batch size unknown, as in `fit`) and deblurring graphs that
+    grappler's remapper optimizes without failing: on TF's oneDNN CPU builds
+    it failed on E^b's and the discriminators' LeakyRelu (layers.run_blocks),
+    logging "remapper failed" on every run."""
+    model = UIDGAN(tiny_config, random_branch=False)
+    model.compile()
+    images = tf.TensorSpec([None, None, None, 3])
+    step = tf.function(  # A D + E/G step: every network trains.
+        lambda s, b: model.train_step((s, b), update_generators=True),
+        input_signature=[images, images],
+    )
+    step(*batch)
+    tf.function(model.deblurrer, input_signature=[images])(batch[1])
+    assert "remapper failed" not in capfd.readouterr().err
