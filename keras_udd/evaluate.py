@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from keras_udd import cli, runs  # noqa: E402
+from keras_udd import cli, console, runs
 
 
 def parse_args(argv):
@@ -66,6 +63,7 @@ def parse_args(argv):
         "against the sharp image's text; needs the tesseract-ocr package "
         "(default: on for --domain text, off otherwise)",
     )
+    console.add_verbose_flag(parser)
     owners = cli.add_config_flags(parser, sections=("data",), defaults=base)
     args = parser.parse_args(argv)
     data = cli.config_from_args(args, owners, base).data
