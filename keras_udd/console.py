@@ -13,7 +13,9 @@ the level). So in a process started as one of keras_udd's commands,
 `TF_CPP_MIN_LOG_LEVEL=3` and imports TensorFlow with the standard error file
 descriptor pointed at a temporary file (written out if the import fails).
 LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" line, written when
-a .tflite model first runs, is hidden the same way (`native_log_hidden`).
+a .tflite model first runs, is hidden the same way (`native_log_hidden`), and
+the Python loggers of TensorFlow and absl (deprecation notices of TensorFlow,
+Keras and TFDS) show errors only.
 
 Nothing changes with `--verbose`, when the user has set `TF_CPP_MIN_LOG_LEVEL`
 (TensorFlow's own setting then applies), or in any other program that imports
@@ -23,6 +25,7 @@ keras_udd.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -45,6 +48,7 @@ MODULES = (
     "export.verify",
 )
 CHECKOUT_SCRIPT = Path(__file__).resolve().parent.parent / "train.py"
+PYTHON_LOGGERS = ("tensorflow", "absl")
 VERBOSE_FLAG = "--verbose"
 LOG_LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
 _quiet = False  # Set by `import_tensorflow_quietly` when it hides the log.
@@ -96,6 +100,8 @@ def import_tensorflow_quietly() -> None:
     _quiet = True
     with native_log_hidden():
         import tensorflow  # noqa: F401
+    for name in PYTHON_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 @contextlib.contextmanager
