@@ -376,6 +376,17 @@ class UIDGAN(PrebuiltModel):
             load_perceptual_weights=False,
         )
 
+    def load_own_variables(self, store):
+        """Also loads the files of earlier versions, written before
+        `learning_rate_factor` existed (so their runs resume): their two own
+        variables, iterations and noise_seed, and a factor of 1."""
+        if len(store.keys()) == 2:
+            self.iterations.assign(store["0"])
+            self.noise_seed.assign(store["1"])
+            self.learning_rate_factor.assign(1.0)
+            return
+        super().load_own_variables(store)
+
     def get_config(self):
         return {"name": self.name, **dataclasses.asdict(self.config)}
 

@@ -375,6 +375,30 @@ def test_weights_checkpoint_restores_optimizer_state(tiny_config, batch, tmp_pat
             np.testing.assert_array_equal(np.array(va), np.array(vb))
 
 
+def test_weights_written_before_the_learning_rate_factor_load(tiny_config, tmp_path):
+    """Files of earlier versions have two own model variables (no
+    learning_rate_factor): they load, with a factor of 1, so their runs
+    resume."""
+    import h5py
+
+    model = UIDGAN(tiny_config)
+    model.compile(total_steps=10)
+    model.iterations.assign(7)
+    model.learning_rate_factor.assign(0.5)
+    path = tmp_path / "old.weights.h5"
+    model.save_weights(path)
+    with h5py.File(path, "r+") as f:
+        del f["vars/2"]  # The factor: the file as an earlier version wrote it.
+    loaded = UIDGAN(tiny_config)
+    loaded.compile(total_steps=10)
+    loaded.load_weights(path)
+    assert int(loaded.iterations) == 7
+    assert int(loaded.noise_seed) == int(model.noise_seed)
+    assert float(loaded.learning_rate_factor) == 1.0
+    for a, b in zip(loaded.trainable_weights, model.trainable_weights):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_vgg_weights_load_from_local_file(tiny_config, tmp_path):
     vgg = keras.applications.VGG19(include_top=False, weights=None)
     path = tmp_path / "vgg19_notop.weights.h5"
