@@ -1,8 +1,8 @@
 """Training callbacks: resumable backups, TensorBoard, sample grids, time limit.
 
 - `TerminateOnNonFinite`: stops at the first step with a NaN or infinite loss
-  term (Keras' `TerminateOnNaN` reads only `logs["loss"]`, which UIDGAN does
-  not report), raising `TrainingDiverged`.
+  term, raising `TrainingDiverged` with the step and the terms (Keras'
+  `TerminateOnNaN` also stops on UIDGAN's `loss`, naming neither).
 - `TrainingBackup`: backups in `keras.callbacks.BackupAndRestore`'s files that
   also resume in the middle of an epoch and can be taken on demand (Ctrl-C,
   time limit).

@@ -17,15 +17,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+from PIL import Image
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from keras_udd import tiling  # noqa: E402
-from keras_udd.data.images import load_rgb_and_alpha  # noqa: E402
-from keras_udd.model import MIN_IMAGE_SIZE as MIN_SIZE  # noqa: E402
-from keras_udd.runtime import to_uint8  # noqa: E402
+from keras_udd import console, tiling
+from keras_udd.data.images import load_rgb_and_alpha
+from keras_udd.model import MIN_IMAGE_SIZE as MIN_SIZE
+from keras_udd.runtime import to_uint8
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
@@ -253,6 +251,7 @@ def parse_args(argv):
         default=4,
         help="tiles per model call (default: %(default)s)",
     )
+    console.add_verbose_flag(parser)
     args = parser.parse_args(argv)
     if args.tile_size < MIN_SIZE:
         parser.error(f"--tile-size must be >= {MIN_SIZE}")

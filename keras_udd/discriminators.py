@@ -3,7 +3,12 @@
 import keras
 from keras import layers
 
-from keras_udd.layers import AveragePoolExcludePad, ConvBlock, conv_initializer
+from keras_udd.layers import (
+    AveragePoolExcludePad,
+    ConvBlock,
+    conv_initializer,
+    run_blocks,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_udd")
@@ -45,10 +50,7 @@ class MultiScaleDiscriminator(keras.Model):
         for k, head in enumerate(self.heads):
             if k:
                 x = self.downsample(x)
-            y = x
-            for block in head:
-                y = block(y)
-            outputs.append(y)
+            outputs.append(run_blocks(head, x))
         return outputs
 
     def get_config(self):

@@ -1,9 +1,11 @@
 """Encoders: content encoders E^c_S / E^c_B and the blur encoder E^b."""
 
+import functools
+
 import keras
 from keras import layers, ops
 
-from keras_udd.layers import ConvBlock, ResidualBlock, conv_initializer
+from keras_udd.layers import ConvBlock, ResidualBlock, conv_initializer, run_blocks
 
 
 @keras.saving.register_keras_serializable(package="keras_udd")
@@ -28,9 +30,7 @@ class ContentEncoder(keras.Model):
         ] + [ResidualBlock(4 * filters) for _ in range(res_blocks)]
 
     def call(self, x):
-        for block in self.blocks:
-            x = block(x)
-        return x
+        return run_blocks(self.blocks, x)
 
     def get_config(self):
         return {
@@ -72,7 +72,9 @@ class BlurBasicBlock(layers.Layer):
         super().__init__(**kwargs)
         self.in_filters = in_filters
         self.out_filters = out_filters
-        self.conv1 = ConvBlock(in_filters, 3, padding=1)
+        self.conv1 = ConvBlock(
+            in_filters, 3, padding=1, activation="leaky_relu", negative_slope=0.2
+        )
         self.conv2 = ConvBlock(out_filters, 3, padding=1)
         self.pool = layers.AveragePooling2D(2)
         self.shortcut = layers.Conv2D(
@@ -86,8 +88,8 @@ class BlurBasicBlock(layers.Layer):
         self.shortcut.build(shape)
 
     def call(self, x):
-        y = self.conv1(ops.leaky_relu(x, 0.2))
-        y = self.pool(self.conv2(ops.leaky_relu(y, 0.2)))
+        lrelu = functools.partial(ops.leaky_relu, negative_slope=0.2)
+        y = self.pool(run_blocks([self.conv1, self.conv2], x, input_activation=lrelu))
         return y + self.shortcut(self.pool(x))
 
     def get_config(self):
@@ -122,7 +124,11 @@ class BlurEncoder(keras.Model):
         x = self.stem(x)
         for block in self.blocks:
             x = block(x)
-        x = ops.mean(ops.leaky_relu(x, 0.2), axis=(1, 2))
+        # LReLU and mean over H x W on [N, H * W, C]: the same values, but the
+        # LeakyRelu does not read the residual sum (see `run_blocks`: a conv +
+        # bias + add + LeakyRelu fusion deletes the sum that its gradient reads).
+        x = ops.reshape(x, (ops.shape(x)[0], -1, x.shape[-1]))
+        x = ops.mean(ops.leaky_relu(x, 0.2), axis=1)
         return self.mu_head(x), self.logvar_head(x)
 
     def get_config(self):

@@ -23,12 +23,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from keras_udd import cli, runs  # noqa: E402
+from keras_udd import cli, console, runs
 
 # Data settings of training crops only: whole test images take no flag for them.
 TRAINING_ONLY = ("batch_size", "crop_size", "crops_per_image", "random_flip")
@@ -82,6 +79,7 @@ def parse_args(argv):
         "against the sharp image's text; needs the tesseract-ocr package "
         "(default: on for --domain text, off otherwise)",
     )
+    console.add_verbose_flag(parser)
     owners = cli.add_config_flags(
         parser, sections=("data",), defaults=base, skip=TRAINING_ONLY
     )

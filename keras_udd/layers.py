@@ -261,16 +261,25 @@ class ConvBlock(layers.Layer):
     def build(self, input_shape):
         self.conv.build(self.pad.compute_output_shape(input_shape))
 
-    def call(self, x):
+    def call(self, x, input_activation=None, activate=True):
+        """`input_activation` (a function) is applied to the padded input;
+        with `activate` False the block's activation is left to the caller
+        (both for `run_blocks`)."""
         if self.padding:
             x = self.pad(x)
+        if input_activation is not None:
+            x = input_activation(x)
         x = self.conv(x)
         if self.norm is not None:
             x = self.norm(x)
+        return self.activate(x) if activate else x
+
+    def activate(self, x):
+        """The block's activation alone."""
         if self.activation == "relu":
-            x = ops.relu(x)
-        elif self.activation == "leaky_relu":
-            x = ops.leaky_relu(x, self.negative_slope)
+            return ops.relu(x)
+        if self.activation == "leaky_relu":
+            return ops.leaky_relu(x, self.negative_slope)
         return x
 
     def compute_output_shape(self, input_shape):
@@ -289,6 +298,40 @@ class ConvBlock(layers.Layer):
             "activation": self.activation,
             "negative_slope": self.negative_slope,
         }
+
+
+def run_blocks(blocks, x, input_activation=None):
+    """`x` through `blocks` (layers) in order, `input_activation` (a function)
+    first: the values of `for block in blocks: x = block(x)`, but no
+    activation reads a convolution's output directly. The activation of a
+    `ConvBlock` without normalisation is applied after the next ConvBlock's
+    padding (reflection padding copies pixels: the same values), or, before
+    another layer or at the end, to the output viewed as [N, H * W, C].
+
+    Why: in a training graph whose batch size is not fixed (as in `fit`),
+    grappler's remapper (TF's oneDNN CPU builds) fuses conv + bias +
+    LeakyRelu into one op and deletes the conv's output, which the
+    LeakyRelu's gradient still reads. It then fails for the whole graph
+    ("remapper failed: ... Mutation::Apply error", logged on every run), and
+    none of its fusions apply.
+    """
+    pending = input_activation
+    for block in blocks:
+        if isinstance(block, ConvBlock):
+            defer = block.norm is None and block.activation is not None
+            x = block(x, input_activation=pending, activate=not defer)
+            pending = block.activate if defer else None
+        else:
+            x = block(x if pending is None else _activate_rows(pending, x))
+            pending = None
+    return x if pending is None else _activate_rows(pending, x)
+
+
+def _activate_rows(activation, x):
+    """`activation(x)` of [N, H, W, C] `x`, computed on x viewed as
+    [N, H * W, C] (see `run_blocks`)."""
+    shape = ops.shape(x)
+    return ops.reshape(activation(ops.reshape(x, (shape[0], -1, shape[3]))), shape)
 
 
 @contextlib.contextmanager

@@ -30,8 +30,9 @@ from keras_udd.generators import Decoder
 from keras_udd.keras_private import PrebuiltModel, compiled_step
 from keras_udd.layers import ResidualBlock
 from keras_udd.metrics import psnr, ssim, to_unit_range
+from keras_udd.optimizers import OptimizerPair
 from keras_udd.perceptual import LowPassFeatures, PerceptualNetwork
-from keras_udd.schedules import ConstantThenLinearDecay
+from keras_udd.schedules import ConstantThenLinearDecay, scale_by_factor
 
 MIN_IMAGE_SIZE = 16  # E^b halves H and W four times.
 # The noise streams of one training step (see `UIDGAN.sample_normal`): eps of
@@ -129,8 +130,13 @@ class UIDGAN(PrebuiltModel):
     keyword overrides of its fields (`UIDGAN(content_filters=8,
     vgg_weights=None)`). `call(blurred)` deblurs [N, H, W, 3] images in
     [-1, 1] (see `Deblurrer`). `fit` takes a dataset of unpaired
-    `(sharp, blurred)` batches; `evaluate` takes paired `(blurred, sharp)`
-    batches and reports PSNR/SSIM of the output and of the blurred input.
+    `(sharp, blurred)` batches and logs `d_loss`, `g_loss` (the sum of the
+    weighted E/G terms), each E/G term, and `loss` = d_loss + g_loss (for
+    Keras' TerminateOnNaN and callbacks that monitor "loss"); `evaluate`
+    takes paired `(blurred, sharp)` batches and reports PSNR/SSIM of the
+    output and of the blurred input. After `compile`, `optimizer` is both
+    optimizers behind one learning rate for Keras' callbacks
+    (`optimizers.OptimizerPair`).
     """
 
     def __init__(self, config=None, name="uid_gan", **overrides):
@@ -199,6 +205,12 @@ class UIDGAN(PrebuiltModel):
         self.noise_seed = self.add_weight(
             shape=(), dtype="int64", trainable=False, name="noise_seed",
             initializer=keras.initializers.Constant(random.randrange(2**31)),
+        )  # fmt: skip
+        # What Keras' learning-rate callbacks set: a factor on both
+        # optimizers' rates (optimizers.OptimizerPair).
+        self.learning_rate_factor = self.add_weight(
+            shape=(), dtype="float32", initializer="ones", trainable=False,
+            aggregation="only_first_replica", name="learning_rate_factor",
         )  # fmt: skip
         self.loss_trackers = {
             name: keras.metrics.Mean(name=name) for name in self.loss_names()
@@ -295,6 +307,9 @@ class UIDGAN(PrebuiltModel):
         (as PyTorch's Adam does). Loads the pretrained VGG19 weights named by
         `vgg_weights` unless `load_perceptual_weights` is False. Other keyword
         arguments (`jit_compile`, `run_eagerly`) go to `keras.Model.compile`.
+        Both optimizers' rates (floats or schedules) are made their rate times
+        `learning_rate_factor`, and `optimizer` becomes the `OptimizerPair`
+        through which Keras' callbacks set that factor.
         """
         if kwargs.get("steps_per_execution", 1) != 1:
             raise ValueError("UIDGAN alternates D and E/G steps: steps_per_execution=1")
@@ -312,6 +327,9 @@ class UIDGAN(PrebuiltModel):
         self.g_optimizer = self._loss_scaled(
             g_optimizer or self._default_optimizer(g_steps)
         )
+        d_rate = scale_by_factor(self.d_optimizer, self.learning_rate_factor)
+        scale_by_factor(self.g_optimizer, self.learning_rate_factor)
+        self.optimizer = OptimizerPair(self, d_rate.unscaled(0))
         self.d_optimizer.build(self._d_variables())
         self.g_optimizer.build(self._g_variables())
         if (
@@ -359,6 +377,17 @@ class UIDGAN(PrebuiltModel):
             g_optimizer=keras.optimizers.deserialize(config["g_optimizer"]),
             load_perceptual_weights=False,
         )
+
+    def load_own_variables(self, store):
+        """Also loads the files of earlier versions, written before
+        `learning_rate_factor` existed (so their runs resume): their two own
+        variables, iterations and noise_seed, and a factor of 1."""
+        if len(store.keys()) == 2:
+            self.iterations.assign(store["0"])
+            self.noise_seed.assign(store["1"])
+            self.learning_rate_factor.assign(1.0)
+            return
+        super().load_own_variables(store)
 
     def get_config(self):
         return {"name": self.name, **dataclasses.asdict(self.config)}
@@ -562,11 +591,16 @@ class UIDGAN(PrebuiltModel):
         return self._end_step({"d_loss": d_loss, "g_loss": g_loss, **main, **random})
 
     def _end_step(self, terms):
-        """Counts the step and returns its logs; `terms` {name: global mean}."""
+        """Counts the step and returns its logs; `terms` {name: global mean}.
+        `loss` is d_loss + g_loss as logged (each a mean over the epoch's
+        steps so far, g_loss over its E/G steps): NaN or infinite as soon as
+        a step's D or E/G loss is."""
         for name, value in terms.items():
             self.loss_trackers[name].update_state(value * self._replicas())
         self.iterations.assign_add(1)
-        return self._logs(self.loss_trackers)
+        logs = {name: t.result() for name, t in self.loss_trackers.items()}
+        logs["loss"] = logs["d_loss"] + logs["g_loss"]
+        return self._logs(logs)
 
     def _apply(self, optimizer, grads, variables):
         """One optimizer step, with L2 weight decay as PyTorch's Adam: decay *
@@ -579,11 +613,10 @@ class UIDGAN(PrebuiltModel):
         optimizer.apply(grads, variables)
 
     @staticmethod
-    def _logs(trackers):
-        """The step's logs. Under MultiWorkerMirroredStrategy, Keras averages
-        each log over replicas AND along axis 0 (which a scalar lacks: "Invalid
-        reduction dimension 0"), so there each value has shape [1]."""
-        logs = {name: t.result() for name, t in trackers.items()}
+    def _logs(logs):
+        """The step's logs `{name: scalar}`. Under MultiWorkerMirroredStrategy,
+        Keras averages each log over replicas AND along axis 0 (which a scalar
+        lacks: "Invalid reduction dimension 0"), so there each has shape [1]."""
         if distribute.is_multi_worker(tf.distribute.get_strategy()):
             logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
         return logs
@@ -633,7 +666,7 @@ class UIDGAN(PrebuiltModel):
         over the evaluation by the trackers."""
         for name, value in self.validation_values(*data).items():
             self.eval_trackers[name].update_state(value)
-        return self._logs(self.eval_trackers)
+        return self._logs({name: t.result() for name, t in self.eval_trackers.items()})
 
     def validation_values(self, blurred, sharp):
         """Per-image PSNR/SSIM of a paired batch in [-1, 1]: of the deblurred

@@ -10,6 +10,8 @@ these to other clients are written by `keras_udd.export.contract`.
 
 import numpy as np
 
+from keras_udd import console
+
 # SavedModel signatures (TF Serving) and their tensor names.
 SERVING_DEFAULT = "serving_default"  # uint8 images -> uint8 images.
 DEBLUR_FLOAT = "deblur_float"  # float32 [0, 1] -> float32 [0, 1].
@@ -67,7 +69,8 @@ class TFLiteRunner:
         image = np.asarray(image, np.float32)
         if image.shape != self._shape:
             self.interpreter.resize_tensor_input(self.input, image.shape)
-            self.interpreter.allocate_tensors()
+            with console.native_log_hidden():  # LiteRT's INFO line, in commands.
+                self.interpreter.allocate_tensors()
             self._shape = image.shape
         self.interpreter.set_tensor(self.input, image)
         self.interpreter.invoke()

@@ -20,9 +20,7 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from keras_udd import cli, runs  # noqa: E402
+from keras_udd import cli, console, runs
 
 VGG19_NOTOP = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 # Where keras.applications.VGG19(weights="imagenet") downloads them from, and
@@ -57,6 +55,7 @@ def parse_args(argv):
         help="Replace the run files in --output-dir even if they belong to a "
         "different or finished run.",
     )
+    console.add_verbose_flag(parser)
     owners = cli.add_config_flags(parser, defaults=base)
     args = parser.parse_args(argv)
     cfg = cli.config_from_args(args, owners, base)

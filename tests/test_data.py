@@ -1,7 +1,9 @@
 """Tests for keras_udd.data: domains, splits, pairing, bad input, tf.data."""
 
+import contextlib
 import dataclasses
 import logging
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -408,11 +410,107 @@ def test_face_data_dir_split_is_disjoint(tmp_path):
     assert not set(domain.test.ids) & set(domain.val.ids)
 
 
-def test_face_without_tfds_data_raises_a_clear_error(tmp_path):
+def celeb_a_download(outcome):
+    """Replaces TFDS' download of CelebA (no network in tests): `outcome` is
+    an exception to raise, or None to succeed, after which CelebA counts as
+    prepared. Returns the list of the data roots it is called for, filled
+    in, and the context that replaces it."""
+    import tensorflow_datasets as tfds
+
+    calls, prepared = [], []
+
+    def download_and_prepare(builder, **kwargs):
+        calls.append(str(builder.data_dir_root))
+        if outcome is not None:
+            raise outcome
+        prepared.append(True)
+
+    @contextlib.contextmanager
+    def replaced():
+        builder = tfds.core.DatasetBuilder
+        with (
+            mock.patch.object(builder, "download_and_prepare", download_and_prepare),
+            mock.patch.object(builder, "is_prepared", lambda _: bool(prepared)),
+        ):
+            yield
+
+    return calls, replaced()
+
+
+def test_face_without_a_connection_raises_the_clear_error(tmp_path):
+    """Nothing prepared and no connection: what to do, no traceback."""
+    import requests
+
+    offline = requests.exceptions.ConnectionError("Max retries exceeded\n(DNS)")
+    calls, patches = celeb_a_download(offline)
     cfg = small(domain="face", tfds_dir=str(tmp_path))  # Empty: nothing prepared.
-    with pytest.raises(FileNotFoundError, match="--data-dir") as info:
+    with patches, pytest.raises(FileNotFoundError, match="--data-dir") as info:
         make_train_dataset(cfg)
-    assert "celeb_a" in str(info.value) and str(tmp_path) in str(info.value)
+    assert calls == [str(tmp_path)]
+    message = str(info.value)
+    assert "celeb_a" in message and str(tmp_path) in message
+    assert "ConnectionError: Max retries exceeded" in message
+    assert "connected machine" in message
+
+
+def test_face_failed_download_says_where_to_put_the_files(tmp_path):
+    """A download that fails (as CelebA's Google Drive files do once their
+    quota is used up): `train.py` ends with the manual-download instructions,
+    no traceback."""
+    import tensorflow_datasets as tfds
+
+    from keras_udd import train
+
+    quota = tfds.core.download.download_manager.NonMatchingChecksumError(
+        "Artifact https://drive.google.com/uc?export=download&id=0B7, "
+        "downloaded to ..., has wrong checksum"
+    )
+    _, patches = celeb_a_download(quota)
+    flags = ["--domain", "face", "--tfds-dir", str(tmp_path), "--vgg-weights",
+             "none", "--output-dir", str(tmp_path / "run")]  # fmt: skip
+    with patches, pytest.raises(SystemExit) as info:
+        train.main(flags)
+    message = str(info.value)
+    assert message.startswith("error: --domain face: TFDS could not download")
+    assert "NonMatchingChecksumError: Artifact https://drive.google.com" in message
+    manual = str(tmp_path / "downloads" / "manual")
+    assert f"in {manual}:" in message
+    for name in ("img_align_celeba.zip (1.34 GiB)", "list_eval_partition.txt",
+                 "list_attr_celeba.txt", "list_landmarks_align_celeba.txt",
+                 "identity_CelebA.txt"):  # fmt: skip
+        assert f"\n  {name}" in message
+    assert "--tfds-dir DIR" in message and "--data-dir" in message
+    assert not (tmp_path / "run").exists()  # Nothing was started.
+
+
+@pytest.mark.slow
+def test_face_first_run_downloads_prepares_and_trains(tmp_path, capsys):
+    """`train.py --domain face` with CelebA not prepared: says what it
+    downloads and where, has TFDS download and prepare it once (replaced
+    here), then trains on it (TFDS' mock of celeb_a: random images)."""
+    import tensorflow_datasets as tfds
+
+    from keras_udd import train
+
+    calls, patches = celeb_a_download(None)
+    flags = [
+        "--domain", "face", "--tfds-dir", str(tmp_path / "tfds"),
+        "--output-dir", str(tmp_path / "run"), "--epochs", "1",
+        "--steps-per-epoch", "2", "--val-images", "2", "--test-images", "2",
+        "--sample-images", "1", "--content-filters", "4", "--blur-filters", "4",
+        "--disc-filters", "4", "--content-res-blocks", "1",
+        "--generator-res-blocks", "1", "--disc-scales", "2", "--vgg-weights",
+        "none", "--vgg-layer", "block2_conv1", "--no-jit-compile",
+        "--crop-size", "32", "--load-size", "36", "--blur-kernel-bank", "8",
+    ]  # fmt: skip
+    with tfds.testing.mock_data(num_examples=8), patches:
+        assert train.main(flags) == 0
+    assert len(calls) == 1  # Prepared once, then read.
+    err = capsys.readouterr().err
+    assert "is not prepared in" in err
+    assert "downloading its 5 files (1.39 GiB) into" in err
+    assert f"{calls[0]}/downloads" in err
+    assert (tmp_path / "run" / "latest.keras").is_file()
 
 
 def test_face_tfds_failure_is_reported_with_the_fix(monkeypatch):

@@ -1,5 +1,8 @@
 """The building blocks: exact semantics against numpy, and config round trips."""
 
+import functools
+
+import keras
 import numpy as np
 import pytest
 
@@ -129,3 +132,23 @@ def test_average_pool_matches_pytorch_count_include_pad_false(size):
 def test_get_config_round_trip(layer):
     clone = type(layer).from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+
+
+def test_run_blocks_gives_the_values_of_calling_each_block():
+    """Deferring each ConvBlock's activation past the next padding (or to a
+    [N, H * W, C] view) keeps the values exactly."""
+    x = np.random.default_rng(6).normal(size=(2, 12, 10, 3)).astype("float32")
+    blocks = [
+        layers.ConvBlock(4, 3, padding=1, activation="leaky_relu"),
+        layers.ConvBlock(5, 4, 2, 1, activation="leaky_relu", negative_slope=0.2),
+        layers.ConvBlock(6, 3, 1, 1, instance_norm=True, activation="relu"),
+        layers.ConvBlock(6, 3, padding=1, activation="leaky_relu"),
+        layers.ResidualBlock(6),
+        layers.ConvBlock(3, 1, activation="leaky_relu"),
+    ]
+    lrelu = functools.partial(keras.ops.leaky_relu, negative_slope=0.2)
+    expected = lrelu(x)
+    for block in blocks:
+        expected = block(expected)
+    got = layers.run_blocks(blocks, x, input_activation=lrelu)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))

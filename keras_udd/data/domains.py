@@ -18,7 +18,8 @@ function and one entry there.
   set in the fonts held out of all the others (`keras_udd.data.fonts`), are
   the unseen-fonts split.
 - `face`: CelebA from TFDS (`train[:50%]` sharp, `train[50%:]` blurred,
-  `validation[:val_images]` validation, `test[:test_images]` test), or with
+  `validation[:val_images]` validation, `test[:test_images]` test; downloaded
+  and prepared by TFDS on first use), or with
   `data_dir` a folder of face images, split at random (seeded): `test_images`
   test images, `val_images` validation images, then two halves.
 - `folder`: `sharp_dir` and `blur_dir` of real, unpaired images (no synthetic
@@ -284,16 +285,89 @@ def build_text(cfg: DataConfig) -> DomainData:
     )
 
 
+CELEB_A = "celeb_a"  # The TFDS name of CelebA.
+
+
 def _tfds_missing(tfds_dir, err: Exception | None = None) -> FileNotFoundError:
+    """CelebA is not prepared and cannot be downloaded here (no connection)."""
     where = tfds_dir or "~/tensorflow_datasets"
     return FileNotFoundError(
-        f"--domain face: CelebA (TFDS 'celeb_a') is not prepared in {where}"
+        f"--domain face: CelebA (TFDS '{CELEB_A}') is not prepared in {where}"
         + (f" ({type(err).__name__}: {err})" if err else "")
-        + ". Fix: download it once on a connected machine with "
-        "`python -c \"import tensorflow_datasets as tfds; tfds.load('celeb_a')\"` "
-        "(and pass --tfds-dir if it is not in the default folder), or pass "
-        "--data-dir with a folder of face images."
+        + ". Fix: run this command once on a connected machine (it downloads "
+        "and prepares CelebA) and copy its TFDS folder here (--tfds-dir DIR if "
+        "it is not the default one), or pass --data-dir with a folder of face "
+        "images."
     )
+
+
+def _size(num_bytes: int) -> str:
+    return f"{num_bytes / 2**30:.2f} GiB"
+
+
+def _is_connection_error(err: BaseException) -> bool:
+    """Whether `err` (or an exception it came from) says that the machine
+    cannot reach the server: no network, no DNS, refused, timed out."""
+    import socket
+
+    import requests
+
+    kinds = (ConnectionError, TimeoutError, socket.gaierror)
+    kinds += (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, kinds):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _download_failed(builder, err: Exception) -> FileNotFoundError:
+    """The manual-download instructions, after TFDS could not download CelebA."""
+    manual = os.path.join(builder.data_dir_root, "downloads", "manual")
+    files = "\n".join(
+        f"  {info.filename} ({_size(int(info.size))})"
+        for info in builder.url_infos.values()
+    )
+    cause = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return FileNotFoundError(
+        f"--domain face: TFDS could not download CelebA ({type(err).__name__}: "
+        f"{cause}). CelebA is served from Google Drive, which refuses its "
+        "files for a while once too many users have downloaded them. Download "
+        "them yourself (http://mmlab.ie.cuhk.edu.hk/projects/CelebA.html: "
+        '"Align&Cropped Images" and the annotation files, or a mirror) and '
+        f"put them, as they are, in {manual}:\n{files}\nthen run the same "
+        "command again: TFDS checks them and prepares CelebA from them. "
+        "(--tfds-dir DIR keeps TFDS' data in DIR, and looks for these files in "
+        "DIR/downloads/manual.) Or pass --data-dir with a folder of face "
+        "images, e.g. the unpacked img_align_celeba/."
+    )
+
+
+def _download_and_prepare(builder, tfds_dir) -> None:
+    """Downloads and prepares CelebA through TFDS, once (its progress bars
+    show how far it is). Raises FileNotFoundError: `_tfds_missing` without a
+    connection, `_download_failed` when the download fails otherwise."""
+    import sys
+
+    files = builder.url_infos.values()
+    print(
+        f"CelebA (TFDS '{CELEB_A}') is not prepared in {builder.data_dir}: "
+        f"downloading its {len(files)} files "
+        f"({_size(sum(int(f.size) for f in files))}) into "
+        f"{os.path.join(builder.data_dir_root, 'downloads')} and preparing it "
+        "there, once. If this is interrupted, the same command resumes it (the "
+        "files already downloaded are kept).",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        builder.download_and_prepare()
+    except Exception as err:  # noqa: BLE001 - any TFDS failure gets the fix.
+        if _is_connection_error(err):
+            raise _tfds_missing(tfds_dir, err) from None
+        raise _download_failed(builder, err) from None
 
 
 def build_face(cfg: DataConfig) -> DomainData:
@@ -322,19 +396,19 @@ def build_face(cfg: DataConfig) -> DomainData:
     import tensorflow_datasets as tfds
 
     try:
-        builder = tfds.builder("celeb_a", data_dir=cfg.tfds_dir)
+        builder = tfds.builder(CELEB_A, data_dir=cfg.tfds_dir)
         prepared = builder.is_prepared()
     except Exception as err:  # noqa: BLE001 - any TFDS failure gets the fix.
         raise _tfds_missing(cfg.tfds_dir, err) from err
     if not prepared:
-        raise _tfds_missing(cfg.tfds_dir)
+        _download_and_prepare(builder, cfg.tfds_dir)
     splits = {name: info.num_examples for name, info in builder.info.splits.items()}
     n_train = splits.get("train", 0)  # Sizes are informative only.
     n_test = min(cfg.test_images, splits.get("test", cfg.test_images))
     n_val = min(cfg.val_images, splits.get("validation", cfg.val_images))
 
     def pool(name, split, size):
-        return TfdsPool(name, "celeb_a", split, cfg.tfds_dir, cfg.load_size, size)
+        return TfdsPool(name, CELEB_A, split, cfg.tfds_dir, cfg.load_size, size)
 
     return DomainData(
         sharp=pool("celeb_a train[:50%]", "train[:50%]", n_train // 2),

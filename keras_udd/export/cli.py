@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from keras_udd import runs
+from keras_udd import console, runs
 from keras_udd.export import contract, images, savedmodel, tflite, verify
 
 FORMATS = ("savedmodel", "tflite")
@@ -56,6 +56,7 @@ def parse_args(argv=None, prog=None):
         "--calibration-size", type=int, default=128, help="crop side in pixels"
     )
     verify.add_verify_arguments(parser)
+    console.add_verbose_flag(parser)
     return parser.parse_args(argv)
 
 

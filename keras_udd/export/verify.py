@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from keras_udd import keras_private, runs
+from keras_udd import console, keras_private, runs
 from keras_udd.export import contract, images
 from keras_udd.runtime import TFLiteRunner, to_uint8
 
@@ -475,6 +475,7 @@ def main(argv=None, prog="python -m keras_udd.export.verify"):
     parser.add_argument("--model", required=True, help="the .keras checkpoint")
     parser.add_argument("--out", required=True, help="the folder `export` wrote")
     add_verify_arguments(parser)
+    console.add_verbose_flag(parser)
     args = parser.parse_args(argv)
     artifacts = find_artifacts(args.out)
     if not artifacts:
