@@ -169,7 +169,7 @@ def test_a_weight_of_0_computes_nothing_for_its_term(tiny_config, batch, term,
         expected["Decoder.call"] = 2
     assert {k: calls[k] for k in expected} == expected
     off = {term, f"random_{term}"}  # The random branch's adversarial term too.
-    assert set(logs) == {"d_loss", "g_loss", *losses.E_G_TERMS} - off
+    assert set(logs) == {"loss", "d_loss", "g_loss", *losses.E_G_TERMS} - off
     named = [t for t in losses.E_G_TERMS if t in logs]
     assert float(logs["g_loss"]) == pytest.approx(sum(float(logs[t]) for t in named))
 
