@@ -5,7 +5,7 @@ Measures, for each case and `--repeats` times, the seconds from
 tracing, first renders/decodes), then the steady-state rate seen by one Python
 consumer (as a training loop) after `--warmup` batches over `--batches`
 batches. Cases: `text-small` (the shipped text recipe's data: document pages
-of the realistic domain, 64-px crops, 4 per page), `text (reference sizes)`
+of the realistic domain, 64-px crops, 8 per page), `text (reference sizes)`
 (the default text domain at load 144, crop 128, batch 2), `face-data-dir` (a
 temporary folder of 200 JPEGs of 200x180 with synthetic blur) and `folder`
 (the same JPEGs as real sharp / blurred halves of 100 each, no synthetic
@@ -13,7 +13,7 @@ blur), the last two at the reference sizes too. Also timed: a text page's
 layout and photographed look (ms per page), augraphy's effects for the same
 look on that page when augraphy is installed (not a dependency), and the
 pairs per second that the text-small training step consumes (its model and
-XLA step on a fixed batch), so the pipeline's margin over training is a
+training step on a fixed batch), so the pipeline's margin over training is a
 ratio of two measurements of one run. Prints a table and writes JSON to
 `bench/results/data_pipeline.json`.
 

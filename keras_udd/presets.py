@@ -26,9 +26,10 @@ PRESETS: dict[str, dict[str, dict]] = {
             "disc_layers": 3,
             "disc_scales": 2,
             # No ImageNet VGG19 offline: the perceptual term compares 8x8
-            # averages of s_b and b (layout, tone, colour), weight 10.
+            # averages of s_b and b (layout, tone, colour), weight 50
+            # (measured best of 10, 50 and 200 at equal steps).
             "perceptual_network": "lowpass",
-            "perceptual_weight": 10.0,
+            "perceptual_weight": 50.0,
             "vgg_weights": None,
             # The DRIT random-z branch off: 30% cheaper steps.
             "random_branch": False,
@@ -40,21 +41,25 @@ PRESETS: dict[str, dict[str, dict]] = {
             # Document pages 256 px wide (x-height 5-14 px, fonts pinned),
             # photographed look; the blur families of real photos (23-px
             # kernel grid), sensor noise up to 7/255 and JPEG on half the
-            # blurred images; 4 crops of each rendered page.
+            # blurred images; 8 crops of each rendered page (the pipeline
+            # then feeds training over 10x faster than it consumes).
             "load_size": 256,
             "crop_size": 64,
-            "crops_per_image": 4,
+            "crops_per_image": 8,
             "blur_kernel_size": 23,
             "noise_std": 7 / 255,
             "jpeg_prob": 0.5,
             "val_images": 32,
         },
         "train": {
-            "epochs": 16,
+            # bfloat16 (AVX512_BF16) trains as well as float32 at equal steps
+            # and steps twice as fast; XLA makes the bf16 step slower.
+            "epochs": 24,
             "steps_per_epoch": 1000,
-            "jit_compile": True,
+            "mixed_precision": "bfloat16",
+            "jit_compile": False,
             "val_ocr_images": 16,
-            "time_limit_minutes": 110.0,
+            "time_limit_minutes": 100.0,
             "output_dir": "runs/text-small",
         },
     },
