@@ -12,7 +12,8 @@
 2. Scores best.keras (`keras_udd.evaluate`, whole pages) on the held-out TEST
    split and on the UNSEEN-FONTS split: PSNR, SSIM and OCR CER of the output
    and of the blurred input, by blur family and size, and the sharp pages
-   through the model (identity).
+   through the model (identity); the model shipped as `text` before this
+   run is scored the same way, as the baseline a new model must beat.
 3. With --supervised-minutes M: the supervised ceiling, i.e. the same
    deblurring networks (E^c_B, E^b, G_S of the preset's size) trained with
    paired L1 on crops of the same sharp pages blurred the same way, for M
@@ -21,9 +22,12 @@
    --results.png (validation PSNR/SSIM/CER against the blurred baseline,
    sharp-reconstruction PSNR, losses, test PSNR by blur family), and prints
    the README's tables.
-5. With --ship: writes the deblurring path of best.keras to
-   keras_udd/pretrained/text.keras, and text.json (how it was trained, what
-   it scores), and the README's figures.
+5. With --ship, if best.keras passes the ship test (on the test split it
+   beats the blurred input and the previous `text` model in PSNR, SSIM and
+   OCR CER, and a sharp page comes back within IDENTITY_DB of itself):
+   writes its deblurring path to keras_udd/pretrained/text.keras, text.json
+   (how it was trained, what it scores) and the README's figures; otherwise
+   it names the failed criteria, ships nothing and exits with status 1.
 
 `--threads N` limits TensorFlow to N threads in every part (training runs in
 a subprocess that gets TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS).
@@ -51,6 +55,12 @@ PRESET = "text-small"
 SPLITS = ("test", "unseen")
 PRETRAINED = ROOT / "keras_udd" / "pretrained"
 FIGURES = ROOT / "docs" / "images"
+IDENTITY_DB = 30.0  # Do no harm: a sharp page comes back this close (PSNR).
+METRICS = {  # Test-split metric -> "a is better than b".
+    "psnr": lambda a, b: a > b,
+    "ssim": lambda a, b: a > b,
+    "cer": lambda a, b: a < b,
+}
 LOSS_COLUMNS = (
     "g_loss", "adversarial", "cycle", "self_recon", "perceptual", "kl",
     "random_adversarial", "latent", "random_perceptual",
@@ -252,6 +262,25 @@ def summary(scores: dict) -> dict:
     return {k: v for k, v in scores.items() if k != "per_image"}
 
 
+def ship_failures(report: dict) -> list[str]:
+    """The ship test's failed criteria (empty: ship), on the test split."""
+    test = report["scores"]["test"]
+    others = [("the blurred input", {k: test[k + "_blurred"] for k in METRICS})]
+    if "previous" in report:
+        others.append(("the previous text model", report["previous"]["test"]))
+    failures = [
+        f"{name} {test[name]:.3f} not better than {label}'s {other[name]:.3f}"
+        for label, other in others
+        for name, better in METRICS.items()
+        if not better(test[name], other[name])
+    ]
+    if test["psnr_identity"] < IDENTITY_DB:
+        failures.append(
+            f"identity PSNR {test['psnr_identity']:.2f} dB below {IDENTITY_DB:g}"
+        )
+    return failures
+
+
 def ship(run_dir: Path, report: dict) -> None:
     """best.keras's deblurring path -> keras_udd/pretrained/text.keras (+ JSON)."""
     import keras
@@ -401,11 +430,14 @@ def tables(report) -> str:
         s = report["scores"][split]
         lines += [f"{name} ({s['images']} pages)", "", head]
         lines.append(row("blurred input", s, "_blurred"))
-        lines.append(row("UID-GAN `text-small` (shipped `text`)", s))
+        previous = report.get("previous", {}).get(split)
+        if previous:
+            lines.append(row("previous shipped `text` model", previous))
+        lines.append(row("UID-GAN `text-small` (this run)", s))
         sup = report.get("supervised", {}).get("scores", {}).get(split)
         if sup:
             lines.append(row("supervised ceiling (same networks, paired L1)", sup))
-        lines.append(row("sharp page through the model (identity)", s, "_identity"))
+        lines.append(row("this run, sharp page in (identity)", s, "_identity"))
         lines.append("")
     lines += [
         "by blur family (test split): PSNR / CER, blurred -> deblurred",
@@ -501,6 +533,12 @@ def main(argv=None) -> int:
     report["iterations"] = report["iterations"] or len(rows) * per_epoch
     print("scoring best.keras on the test and unseen-fonts splits ...", flush=True)
     report["scores"] = score(load_deblur_function(out / runs.BEST), cfg.data)
+    if (PRETRAINED / "text.keras").exists():
+        print("scoring the shipped text model the same way ...", flush=True)
+        report["previous"] = {
+            split: summary(scores)
+            for split, scores in score(load_deblur_function("text"), cfg.data).items()
+        }
     supervised_file = Path(args.results + "_supervised.json")
     if supervised_file.exists():
         report["supervised"] = json.loads(supervised_file.read_text())
@@ -521,6 +559,10 @@ def main(argv=None) -> int:
     print(tables(report))
     print(f"\nwrote {args.results}.json and {args.results}.png")
     if args.ship:
+        failures = ship_failures(report)
+        if failures:
+            print("not shipped: " + "; ".join(failures))
+            return 1
         ship(out, report)
     return 0
 

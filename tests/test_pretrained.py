@@ -71,8 +71,10 @@ def test_deblur_function_and_evaluate_take_the_name(shipped):
 def test_shipped_text_model_deblurs_held_out_test_pages():
     """Quality regression (inference only): the `text` model that ships in
     the package loads offline, is deterministic, keeps odd sizes and, on 8
-    pages of its domain's test split (never seen in training), scores above
-    the blurred input in PSNR."""
+    pages of its domain's test split (never seen in training; the clean-page
+    domain its record names), gains at least 2 dB of PSNR over the blurred
+    input (measured: 21.56 vs 18.74 dB, pinned fonts; +0.83 dB over all 64
+    test pages)."""
     import dataclasses
 
     import keras_udd
@@ -91,7 +93,7 @@ def test_shipped_text_model_deblurs_held_out_test_pages():
         scores["output"].append(float(psnr(to_unit_range(model(blurred)), sharp)[0]))
         scores["blurred"].append(float(psnr(to_unit_range(blurred), sharp)[0]))
     assert len(scores["output"]) == 8
-    assert np.mean(scores["output"]) > np.mean(scores["blurred"]), scores
+    assert np.mean(scores["output"]) >= np.mean(scores["blurred"]) + 2.0, scores
 
 
 def test_training_config_of_a_run_checkpoint_or_a_shipped_model(shipped, tmp_path):
@@ -110,9 +112,8 @@ def test_shipped_text_model_exports_a_usable_full_int8_model(tmp_path, capsys):
     """Full int8 of the shipped model, calibrated by default on its own
     domain's validation pages: on 4 test pages its PSNR from the float32
     Keras output is at least 30 dB and it still beats the blurred input
-    (measured on the development machine: 33.0 dB; 20.95 dB from the sharp
-    pages vs 17.43 for the blurred ones. On 8 pages synthetic calibration
-    gave 27.1 dB from Keras, the pages' own 34.8)."""
+    (measured on the development machine: 36.4 dB; 21.30 dB from the sharp
+    pages vs 17.78 for the blurred ones)."""
     import dataclasses
 
     from keras_udd.data import make_test_dataset

@@ -115,3 +115,29 @@ def test_evaluate_takes_no_flags_of_training_crops(flag, capsys):
 def test_evaluate_load_size_below_the_config_crop_is_accepted():
     _, data = evaluate.parse_args(["--model", "m.keras", "--load-size", "50"])
     assert data.load_size == 50 and data.crop_size <= 50
+
+
+def test_learn_text_ships_only_what_beats_input_and_previous_model_harmlessly():
+    """bench/learn_text.py --ship: every criterion of the ship test can fail."""
+    from bench.learn_text import ship_failures
+
+    test = {"psnr": 28.0, "ssim": 0.80, "cer": 0.10, "psnr_identity": 31.0,
+            "psnr_blurred": 27.0, "ssim_blurred": 0.78,
+            "cer_blurred": 0.12}  # fmt: skip
+    previous = {"psnr": 25.0, "ssim": 0.70, "cer": 0.20}
+    report = {"scores": {"test": test}, "previous": {"test": previous}}
+    assert ship_failures(report) == []
+    for changed, expected in [
+        ({"psnr": 26.5}, ["psnr 26.500 not better than the blurred input's 27.000"]),
+        ({"cer": 0.15}, ["cer 0.150 not better than the blurred input's 0.120"]),
+        ({"ssim": 0.60},
+         ["ssim 0.600 not better than the blurred input's 0.780",
+          "ssim 0.600 not better than the previous text model's 0.700"]),
+        ({"psnr_identity": 29.0}, ["identity PSNR 29.00 dB below 30"]),
+    ]:  # fmt: skip
+        worse = {**report, "scores": {"test": {**test, **changed}}}
+        assert ship_failures(worse) == expected
+    better_previous = {"test": {"psnr": 29.0, "ssim": 0.7, "cer": 0.2}}
+    assert ship_failures({**report, "previous": better_previous}) == [
+        "psnr 28.000 not better than the previous text model's 29.000"
+    ]
