@@ -18,10 +18,11 @@
    deblurring networks (E^c_B, E^b, G_S of the preset's size) trained with
    paired L1 on crops of the same sharp pages blurred the same way, for M
    minutes, then scored the same way.
-4. Writes --results.json (config, command, machine, curves, scores) and
+4. Writes --results.json (config, command, machine, curves, scores),
    --results.png (validation PSNR/SSIM/CER against the blurred baseline,
-   sharp-reconstruction PSNR, losses, test PSNR by blur family), and prints
-   the README's tables.
+   sharp-reconstruction PSNR, losses, test PSNR by blur family) and
+   --results_pages.png (a test page of each blur family: blurred | deblurred
+   | sharp), and prints the README's tables.
 5. With --ship, if best.keras passes the ship test (on the test split it
    beats the blurred input and the previous `text` model in PSNR, SSIM and
    OCR CER, and a sharp page comes back within IDENTITY_DB of itself):
@@ -281,17 +282,23 @@ def ship_failures(report: dict) -> list[str]:
     return failures
 
 
-def ship(run_dir: Path, report: dict) -> None:
-    """best.keras's deblurring path -> keras_udd/pretrained/text.keras (+ JSON)."""
+def best_deblurrer(run_dir: Path):
+    """The deblurring path (a `Deblurrer`, [-1, 1] images) of best.keras."""
     import keras
 
     import keras_udd.model  # noqa: F401  (registers UIDGAN)
+
+    return keras.saving.load_model(run_dir / runs.BEST, compile=False).deblurrer
+
+
+def ship(run_dir: Path, report: dict) -> None:
+    """best.keras's deblurring path -> keras_udd/pretrained/text.keras (+ JSON)."""
     from keras_udd.config import Config
 
-    model = keras.saving.load_model(run_dir / runs.BEST, compile=False)
+    deblurrer = best_deblurrer(run_dir)
     PRETRAINED.mkdir(exist_ok=True)
     target = PRETRAINED / "text.keras"
-    model.deblurrer.save(target)
+    deblurrer.save(target)
     info = {
         "name": "text",
         "trained_with": f"python bench/learn_text.py (train.py --preset {PRESET})",
@@ -302,19 +309,26 @@ def ship(run_dir: Path, report: dict) -> None:
         "iterations": report["iterations"],
         "best_epoch": report["best"]["epoch"],
         "scores": {split: summary(report["scores"][split]) for split in SPLITS},
-        "parameters": int(model.deblurrer.count_params()),
+        "parameters": int(deblurrer.count_params()),
     }
     (PRETRAINED / "text.json").write_text(json.dumps(info, indent=2) + "\n")
     size = target.stat().st_size / 2**20
     print(f"shipped {target} ({size:.1f} MB) and text.json")
-    write_figures(model.deblurrer, Config.from_dict(report["config"]).data)
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    data_cfg = Config.from_dict(report["config"]).data
+    write_figures(
+        deblurrer,
+        data_cfg,
+        FIGURES / "before_after.png",
+        sample_path=FIGURES / "sample_page.png",
+    )
 
 
-def write_figures(deblurrer, data_cfg, width=224):
-    """docs/images/sample_page.png (a blurred test page, for the README's first
-    command) and before_after.png: one test page of each blur family (the
-    largest size of the family among the first pages), blurred | deblurred |
-    sharp, each the top `width` x `width` px window of the page."""
+def write_figures(deblurrer, data_cfg, path, sample_path=None, width=224):
+    """`path`: one test page of each blur family (the largest size of the
+    family among the first pages), blurred | deblurred | sharp, each the top
+    `width` x `width` px window of the page; `sample_path`: the blurred
+    defocus page whole (the README's first command deblurs it)."""
     import numpy as np
     from PIL import Image
 
@@ -322,7 +336,6 @@ def write_figures(deblurrer, data_cfg, width=224):
     from keras_udd.data.pipeline import kernel_labels
     from keras_udd.ocr import signed_to_uint8
 
-    FIGURES.mkdir(parents=True, exist_ok=True)
     labels = kernel_labels(data_cfg, "test")
     chosen = {}
     for example in make_test_examples(data_cfg, split="test").take(40):
@@ -335,15 +348,15 @@ def write_figures(deblurrer, data_cfg, width=224):
         b = signed_to_uint8(example["blurred"][0])
         s = signed_to_uint8(example["sharp"][0])
         d = signed_to_uint8(deblurrer(example["blurred"])[0])
-        if family == "defocus":
-            Image.fromarray(b).save(FIGURES / "sample_page.png")
+        if family == "defocus" and sample_path:
+            Image.fromarray(b).save(sample_path)
         gap = np.full((width, 4, 3), 255, np.uint8)
         crops = [x[:width, :width] for x in (b, d, s)]
         rows.append(np.concatenate([crops[0], gap, crops[1], gap, crops[2]], 1))
         print(f"figure row: {family} {value:.1f} px", flush=True)
     rows = [np.pad(r, ((0, 4), (0, 0), (0, 0)), constant_values=255) for r in rows]
-    Image.fromarray(np.concatenate(rows, 0)).save(FIGURES / "before_after.png")
-    print(f"wrote {FIGURES / 'sample_page.png'} and before_after.png")
+    Image.fromarray(np.concatenate(rows, 0)).save(path)
+    print(f"wrote {path}" + (f" and {sample_path}" if sample_path else ""))
 
 
 def plot(rows, report, path):
@@ -552,6 +565,7 @@ def main(argv=None) -> int:
     with open(args.results + ".json", "w") as f:
         json.dump(report, f, indent=2)
     plot(rows, report, args.results + ".png")
+    write_figures(best_deblurrer(out), cfg.data, args.results + "_pages.png")
     print(
         f"\nlearn_text: {len(rows)} epochs, best epoch {report['best']['epoch']}, "
         f"{report['train_minutes']} min\n"
