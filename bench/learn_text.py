@@ -291,11 +291,10 @@ def best_deblurrer(run_dir: Path):
     return keras.saving.load_model(run_dir / runs.BEST, compile=False).deblurrer
 
 
-def ship(run_dir: Path, report: dict) -> None:
+def ship(deblurrer, report: dict) -> None:
     """best.keras's deblurring path -> keras_udd/pretrained/text.keras (+ JSON)."""
     from keras_udd.config import Config
 
-    deblurrer = best_deblurrer(run_dir)
     PRETRAINED.mkdir(exist_ok=True)
     target = PRETRAINED / "text.keras"
     deblurrer.save(target)
@@ -518,7 +517,7 @@ def main(argv=None) -> int:
     if not rows:
         raise SystemExit(f"no epochs finished: nothing logged in {out / runs.CSV_LOG}")
     from keras_udd.config import Config
-    from keras_udd.deblur import load_deblur_function
+    from keras_udd.deblur import keras_function, load_deblur_function
 
     cfg = Config.load(out / runs.CONFIG)
     per_epoch = cfg.train.steps_per_epoch
@@ -545,7 +544,8 @@ def main(argv=None) -> int:
         report["train_minutes"] = round(span / 60, 1)
     report["iterations"] = report["iterations"] or len(rows) * per_epoch
     print("scoring best.keras on the test and unseen-fonts splits ...", flush=True)
-    report["scores"] = score(load_deblur_function(out / runs.BEST), cfg.data)
+    deblurrer = best_deblurrer(out)  # Loaded once: scored, drawn, shipped.
+    report["scores"] = score(keras_function(deblurrer), cfg.data)
     if (PRETRAINED / "text.keras").exists():
         print("scoring the shipped text model the same way ...", flush=True)
         report["previous"] = {
@@ -565,7 +565,7 @@ def main(argv=None) -> int:
     with open(args.results + ".json", "w") as f:
         json.dump(report, f, indent=2)
     plot(rows, report, args.results + ".png")
-    write_figures(best_deblurrer(out), cfg.data, args.results + "_pages.png")
+    write_figures(deblurrer, cfg.data, args.results + "_pages.png")
     print(
         f"\nlearn_text: {len(rows)} epochs, best epoch {report['best']['epoch']}, "
         f"{report['train_minutes']} min\n"
@@ -577,7 +577,7 @@ def main(argv=None) -> int:
         if failures:
             print("not shipped: " + "; ".join(failures))
             return 1
-        ship(out, report)
+        ship(deblurrer, report)
     return 0
 
 
