@@ -40,6 +40,12 @@ class ModelConfig:
     disc_layers: int = opt(4, "Strided 4x4 convs per scale.")
     disc_scales: int = opt(3, "Scales of the multi-scale discriminators.")
     content_noise_stddev: float = opt(1.0, "Training-time noise on the content code.")
+    residual_output: bool = opt(
+        False,
+        "Not the reference's: G_S and G_B add their tanh output to the image "
+        "they translate (a global skip whose last conv starts at zero, so "
+        "both start as the identity and keep the page's tone).",
+    )
     # Losses.
     gan_mode: str = opt("nonsaturating", '"nonsaturating" (log-loss) or "lsgan".')
     adversarial_weight: float = opt(

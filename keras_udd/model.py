@@ -95,7 +95,7 @@ class Deblurrer(keras.Model):
         x = x[:, : height + (-height) % 4, : width + (-width) % 4]
         content = self.content_shared(self.content_encoder(x))
         mu, _ = self.blur_encoder(x)
-        sharp = self.decoder((self.generator_shared(content), mu))
+        sharp = self.decoder((self.generator_shared(content), mu, x))
         return sharp[:, :height, :width, :]
 
     NETWORKS = (
@@ -155,12 +155,11 @@ class UIDGAN(PrebuiltModel):
         self.content_shared = SharedContentBlock(width, name="content_shared")
         self.blur_encoder = BlurEncoder(c.blur_filters, c.blur_dim, name="blur_encoder")
         self.generator_shared = ResidualBlock(width, name="generator_shared")
-        self.decoder_sharp = Decoder(
-            width, c.generator_res_blocks, c.blur_dim, name="decoder_sharp"
+        decoder = functools.partial(
+            Decoder, width, c.generator_res_blocks, c.blur_dim, c.residual_output
         )
-        self.decoder_blurred = Decoder(
-            width, c.generator_res_blocks, c.blur_dim, name="decoder_blurred"
-        )
+        self.decoder_sharp = decoder(name="decoder_sharp")
+        self.decoder_blurred = decoder(name="decoder_blurred")
         disc = functools.partial(
             MultiScaleDiscriminator, c.disc_filters, c.disc_layers, c.disc_scales
         )
@@ -271,8 +270,8 @@ class UIDGAN(PrebuiltModel):
         self.content_encoder_blurred(image)
         mu, _ = self.blur_encoder(image)
         features = self.generator_shared(content)
-        self.decoder_sharp((features, mu))
-        self.decoder_blurred((features, mu))
+        self.decoder_sharp((features, mu, image))
+        self.decoder_blurred((features, mu, image))
         for disc in self.discriminators:
             disc(image)
         if self.perceptual is not None:
@@ -450,11 +449,11 @@ class UIDGAN(PrebuiltModel):
 
     @staticmethod
     def _decode(decoder, jobs):
-        """{name: decoder(features, z)} for `jobs` {name: (features, z)}, in
-        one batched decoder call."""
-        features = ops.concatenate([h for h, _ in jobs.values()])
-        codes = ops.concatenate([z for _, z in jobs.values()])
-        images = ops.split(decoder((features, codes)), len(jobs))
+        """{name: decoder(features, z, source)} for `jobs` {name: (features,
+        z, source)} in one batched decoder call (`source`: the image the
+        decoded one is a translation of, which a residual decoder adds to)."""
+        inputs = [ops.concatenate(parts) for parts in zip(*jobs.values())]
+        images = ops.split(decoder(inputs), len(jobs))
         return dict(zip(jobs, images))
 
     def translate(self, s, b, full=True):
@@ -466,13 +465,13 @@ class UIDGAN(PrebuiltModel):
         h_s, h_b = ops.split(
             self.generator_shared(ops.concatenate([content_s, content_b])), 2
         )
-        to_sharp, to_blurred = {"s_b": (h_b, z_b)}, {"b_s": (h_s, z_b)}
+        to_sharp, to_blurred = {"s_b": (h_b, z_b, b)}, {"b_s": (h_s, z_b, s)}
         if full and self._weight("self_recon"):
-            to_sharp["s_recon"], to_blurred["b_recon"] = (h_s, z_b), (h_b, z_b)
+            to_sharp["s_recon"], to_blurred["b_recon"] = (h_s, z_b, s), (h_b, z_b, b)
         z_r = None
         if self.config.random_branch:
             z_r = self.sample_normal(ops.shape(z_b), Z_RANDOM)
-            to_sharp["s_r"], to_blurred["b_r"] = (h_b, z_r), (h_s, z_r)
+            to_sharp["s_r"], to_blurred["b_r"] = (h_b, z_r, b), (h_s, z_r, s)
         t = Translation(
             mu=mu,
             logvar=logvar,
@@ -507,8 +506,8 @@ class UIDGAN(PrebuiltModel):
         h_bs, h_sb = ops.split(
             self.generator_shared(ops.concatenate([content_bs, content_sb])), 2
         )
-        t.s_hat = self.decoder_sharp((h_bs, z_bs))
-        t.b_hat = self.decoder_blurred((h_sb, z_bs))
+        t.s_hat = self.decoder_sharp((h_bs, z_bs, t.b_s))
+        t.b_hat = self.decoder_blurred((h_sb, z_bs, t.s_b))
 
     def _discriminator_pairs(self, s, b, t):
         """(discriminator, real, fake) for D_S, D_B and the random-z D_S2, D_B2."""

@@ -109,6 +109,31 @@ def test_call_is_deterministic(tiny_config):
     )
 
 
+def test_residual_output_starts_as_the_identity_and_adds_its_input(tiny_config):
+    """residual_output: same weights as the reference decoder, whose output
+    it adds to the translated image; a new model deblurs to its input (any
+    size, reflection padding included) and a saved one keeps the setting."""
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 37, 53, 3)).astype("float32")
+    model = UIDGAN(tiny_config, residual_output=True)
+    np.testing.assert_array_equal(np.asarray(model(x)), x)
+    plain = Decoder(8, 1, 4)
+    residual = Decoder(8, 1, 4, residual=True)
+    h = np.random.default_rng(1).normal(size=(2, 4, 4, 8)).astype("float32")
+    z = np.ones((2, 4), "float32")
+    image = np.random.default_rng(2).uniform(-1, 1, (2, 16, 16, 3)).astype("float32")
+    plain((h, z))
+    residual((h, z, image))
+    assert len(plain.weights) == len(residual.weights)
+    residual.set_weights(plain.get_weights())
+    np.testing.assert_allclose(
+        np.asarray(residual((h, z, image))),
+        np.asarray(plain((h, z))) + image,
+        atol=1e-6,
+    )
+    clone = Decoder.from_config(residual.get_config())
+    assert clone.residual
+
+
 def test_reference_architecture_parameter_counts():
     counts = parameter_counts(UIDGAN(vgg_weights=None))
     for name, expected in REFERENCE_PARAMETERS.items():
@@ -615,24 +640,32 @@ class FixedCodesUIDGAN(UIDGAN):
         return (2.0 if stream == Z_RANDOM else 0.1) * keras.ops.ones(shape)
 
 
-def test_every_logged_term_is_its_formula_on_the_right_images(tiny_config, batch):
+@pytest.mark.parametrize("residual", [False, True], ids=["reference", "residual"])
+def test_every_logged_term_is_its_formula_on_the_right_images(
+    tiny_config, batch, residual
+):
     """Golden test of the wiring: each loss term the E/G step logs equals its
     formula from the spec, computed here from the networks' outputs on the
     images that term must see (distinct weights, fixed codes, no content
     noise). Swapping s and b anywhere, or giving a discriminator the wrong
-    fakes, changes some term."""
+    fakes, changes some term. With `residual_output` each translation also
+    adds the image it translates (the decoders' last convs made non-zero)."""
     weights = dict(adversarial_weight=1.5, cycle_weight=2.0, kl_weight=0.3,
                    perceptual_weight=0.7, self_recon_weight=1.3, latent_weight=0.9,
                    random_perceptual_weight=0.4)  # fmt: skip
     config = dataclasses.replace(
         tiny_config, content_noise_stddev=0.0, weight_decay=0.0,
-        perceptual_network="lowpass", lowpass_factor=4, **weights,
+        perceptual_network="lowpass", lowpass_factor=4, residual_output=residual,
+        **weights,
     )  # fmt: skip
     model = FixedCodesUIDGAN(config)
     model.compile(jit_compile=False)
     rng = np.random.default_rng(7)
     for v in model._d_variables():  # Discriminators that tell images apart.
         v.assign(rng.normal(0, 0.3, v.shape).astype("float32"))
+    for decoder in (model.decoder_sharp, model.decoder_blurred):
+        for v in decoder.to_image.weights:  # Zeros in a residual decoder.
+            v.assign(rng.normal(0, 0.05, v.shape).astype("float32"))
     s, b = (np.asarray(x) for x in batch)
     start = model.get_weights()
 
@@ -642,8 +675,9 @@ def test_every_logged_term_is_its_formula_on_the_right_images(tiny_config, batch
     def content(encoder, x):
         return model.content_shared(encoder(x))
 
-    def decode(decoder, c, z):
-        return f(decoder((model.generator_shared(c), z)))
+    def decode(decoder, c, z, source):  # The residual added here, not inside.
+        out = f(decoder((model.generator_shared(c), z, np.zeros_like(source))))
+        return out + source if residual else out
 
     def code(x):
         mu, logvar = (f(t) for t in model.blur_encoder(x))
@@ -661,22 +695,22 @@ def test_every_logged_term_is_its_formula_on_the_right_images(tiny_config, batch
         content(model.content_encoder_sharp, s),
         content(model.content_encoder_blurred, b),
     )
-    s_b = decode(model.decoder_sharp, c_b, z_b)  # Deblurred.
-    b_s = decode(model.decoder_blurred, c_s, z_b)  # Reblurred.
-    s_r = decode(model.decoder_sharp, c_b, z_r)  # The random branch.
-    b_r = decode(model.decoder_blurred, c_s, z_r)
+    s_b = decode(model.decoder_sharp, c_b, z_b, b)  # Deblurred.
+    b_s = decode(model.decoder_blurred, c_s, z_b, s)  # Reblurred.
+    s_r = decode(model.decoder_sharp, c_b, z_r, b)  # The random branch.
+    b_r = decode(model.decoder_blurred, c_s, z_r, s)
     _, _, z_bs = code(b_s)
     s_hat = decode(
-        model.decoder_sharp, content(model.content_encoder_blurred, b_s), z_bs
+        model.decoder_sharp, content(model.content_encoder_blurred, b_s), z_bs, b_s
     )
     b_hat = decode(
-        model.decoder_blurred, content(model.content_encoder_sharp, s_b), z_bs
+        model.decoder_blurred, content(model.content_encoder_sharp, s_b), z_bs, s_b
     )
     lowpass = f(model.perceptual(b))
     raw = {
         "cycle": l1(s, s_hat) + l1(b, b_hat),
-        "self_recon": l1(s, decode(model.decoder_sharp, c_s, z_b))
-        + l1(b, decode(model.decoder_blurred, c_b, z_b)),
+        "self_recon": l1(s, decode(model.decoder_sharp, c_s, z_b, s))
+        + l1(b, decode(model.decoder_blurred, c_b, z_b, b)),
         "kl": float(np.mean(0.5 * np.sum(mu**2 + np.exp(logvar) - logvar - 1, -1))),
         "perceptual": float(np.mean((f(model.perceptual(s_b)) - lowpass) ** 2)),
         "random_perceptual": float(np.mean((f(model.perceptual(s_r)) - lowpass) ** 2)),
