@@ -141,3 +141,24 @@ def test_learn_text_ships_only_what_beats_input_and_previous_model_harmlessly():
     assert ship_failures({**report, "previous": better_previous}) == [
         "psnr 28.000 not better than the previous text model's 29.000"
     ]
+
+
+def test_diagnose_text_variants():
+    """bench/diagnose_text.py: the low-pass swap keeps an output's detail and
+    takes the input's low frequencies; scaling interpolates input -> output."""
+    from bench.diagnose_text import gaussian_lowpass, page_psnr, variants
+
+    rng = np.random.default_rng(0)
+    flat = np.full((1, 40, 48, 3), 0.6, np.float32)
+    np.testing.assert_allclose(gaussian_lowpass(flat, 2.0), flat, atol=1e-6)
+    ramp = np.broadcast_to(np.linspace(0, 1, 48, dtype=np.float32), (1, 40, 48))
+    blurred = np.repeat(ramp[..., None], 3, -1) * 0.5 + 0.25
+    detail = rng.normal(0, 0.05, blurred.shape).astype(np.float32)
+    shifted = detail + 0.1  # A tone error on top of pure detail.
+    found = variants(blurred, blurred + shifted)
+    np.testing.assert_allclose(found["output"], blurred + shifted)
+    np.testing.assert_allclose(found["scaled 0.5"], blurred + 0.5 * shifted, atol=1e-6)
+    swapped = found["lowpass 2"] - blurred
+    assert abs(float(swapped.mean())) < 0.01  # The tone error is gone ...
+    assert np.std(swapped) > 0.8 * np.std(detail)  # ... most detail is kept.
+    assert page_psnr(blurred, blurred)[0] == pytest.approx(100.0)

@@ -1,0 +1,133 @@
+"""Where a text deblurrer's error is: python bench/diagnose_text.py --model M
+
+    python bench/diagnose_text.py --model runs/learn-text/best.keras
+
+On the test pages of the text domain (the run's config.json beside the model,
+else the `text-small` preset's data), per blur family and overall, whole
+pages, PSNR (dB) of:
+
+- `input`: the blurred page; `output`: the model's output;
+- `lowpass S`: the output with its low frequencies replaced by the input's
+  (output + G_S(input) - G_S(output), G_S a Gaussian of sigma S px): how much
+  of the error is tone and light, which blur leaves nearly unchanged;
+- `scaled A`: input + A x (output - input): whether the model's change points
+  the right way but is too strong (A < 1 better) or too weak.
+
+Writes --results (JSON). Diagnostics only; nothing here is part of the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SIGMAS = (2.0, 4.0, 8.0)
+SCALES = (0.25, 0.5, 0.75)
+
+
+def gaussian_lowpass(images, sigma: float):
+    """Separable Gaussian blur (radius 3 sigma) of [N, H, W, C] images,
+    borders reflected."""
+    import numpy as np
+
+    radius = int(np.ceil(3 * sigma))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    out = np.asarray(images, np.float64)
+    for axis in (1, 2):
+        size = out.shape[axis]
+        pad = [(0, 0)] * 4
+        pad[axis] = (radius, radius)
+        padded = np.pad(out, pad, mode="reflect")
+        out = sum(
+            w * np.take(padded, np.arange(i, i + size), axis=axis)
+            for i, w in enumerate(taps)
+        )
+    return out.astype(np.float32)
+
+
+def page_psnr(images, sharp):
+    """PSNR (dB) of each [H, W, C] image in [0, 1] against its sharp page."""
+    import numpy as np
+
+    mse = np.mean((np.clip(images, 0, 1) - sharp) ** 2, axis=(1, 2, 3))
+    return 10 * np.log10(1 / np.maximum(mse, 1e-10))
+
+
+def variants(blurred, output) -> dict:
+    """{name: images} of the diagnostic variants of `output`."""
+    found = {"input": blurred, "output": output}
+    for sigma in SIGMAS:
+        found[f"lowpass {sigma:g}"] = (
+            output - gaussian_lowpass(output, sigma) + gaussian_lowpass(blurred, sigma)
+        )
+    for a in SCALES:
+        found[f"scaled {a:g}"] = blurred + a * (output - blurred)
+    return found
+
+
+def diagnose(fn, data_cfg, split="test") -> dict:
+    """Mean PSNR of every variant, overall and by blur family."""
+    import numpy as np
+
+    from keras_udd.data import make_test_examples
+    from keras_udd.data.pipeline import kernel_labels
+
+    labels = kernel_labels(data_cfg, split)
+    values: dict[str, dict[str, list]] = {}
+    for batch in make_test_examples(data_cfg, split=split):
+        blurred = (batch["blurred"].numpy() + 1) / 2
+        sharp = (batch["sharp"].numpy() + 1) / 2
+        output = fn(blurred)
+        families = [labels.family[k] for k in batch["kernel_index"].numpy()]
+        for name, images in variants(blurred, output).items():
+            scores = page_psnr(images, sharp)
+            for family, score in zip(families, scores):
+                for group in ("all", family):
+                    values.setdefault(group, {}).setdefault(name, []).append(score)
+    return {
+        group: {"pages": len(v["input"])}
+        | {name: round(float(np.mean(s)), 2) for name, s in v.items()}
+        for group, v in values.items()
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="a .keras model or name")
+    parser.add_argument("--split", default="test", choices=("test", "unseen"))
+    parser.add_argument(
+        "--results", default=str(ROOT / "bench" / "results" / "diagnose_text.json")
+    )
+    args = parser.parse_args(argv)
+
+    from keras_udd.config import Config
+    from keras_udd.deblur import load_deblur_function
+    from keras_udd.presets import preset_config
+
+    config_path = Path(args.model).parent / "config.json"
+    cfg = Config.load(config_path) if config_path.is_file() else None
+    data_cfg = (cfg or preset_config("text-small")).data
+    report = diagnose(load_deblur_function(args.model), data_cfg, args.split)
+    names = list(report["all"])[1:]
+    print("| family | pages | " + " | ".join(names) + " |")
+    print("|---|---:|" + "---:|" * len(names))
+    for group, row in report.items():
+        cells = " | ".join(f"{row[n]:.2f}" for n in names)
+        print(f"| {group} | {row['pages']} | {cells} |")
+    Path(args.results).write_text(
+        json.dumps({"model": args.model, "split": args.split, "psnr": report}, indent=2)
+        + "\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
