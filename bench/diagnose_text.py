@@ -2,9 +2,9 @@
 
     python bench/diagnose_text.py --model runs/learn-text/best.keras
 
-On the test pages of the text domain (the run's config.json beside the model,
-else the `text-small` preset's data), per blur family and overall, whole
-pages, PSNR (dB) of:
+On the test pages of the text domain the model was trained on
+(`keras_udd.runs.training_config`, else the `text-small` preset's data), per
+blur family and overall, whole pages, PSNR (dB) of:
 
 - `input`: the blurred page; `output`: the model's output;
 - `lowpass S`: the output with its low frequencies replaced by the input's
@@ -54,11 +54,13 @@ def gaussian_lowpass(images, sigma: float):
 
 
 def page_psnr(images, sharp):
-    """PSNR (dB) of each [H, W, C] image in [0, 1] against its sharp page."""
+    """PSNR (dB, `keras_udd.metrics.psnr`) of each [H, W, C] image, clipped
+    to [0, 1], against its sharp page."""
     import numpy as np
 
-    mse = np.mean((np.clip(images, 0, 1) - sharp) ** 2, axis=(1, 2, 3))
-    return 10 * np.log10(1 / np.maximum(mse, 1e-10))
+    from keras_udd.metrics import psnr
+
+    return psnr(np.clip(images, 0, 1), sharp).numpy()
 
 
 def variants(blurred, output) -> dict:
@@ -79,12 +81,13 @@ def diagnose(fn, data_cfg, split="test") -> dict:
 
     from keras_udd.data import make_test_examples
     from keras_udd.data.pipeline import kernel_labels
+    from keras_udd.metrics import to_unit_range
 
     labels = kernel_labels(data_cfg, split)
     values: dict[str, dict[str, list]] = {}
     for batch in make_test_examples(data_cfg, split=split):
-        blurred = (batch["blurred"].numpy() + 1) / 2
-        sharp = (batch["sharp"].numpy() + 1) / 2
+        blurred = to_unit_range(batch["blurred"]).numpy()
+        sharp = to_unit_range(batch["sharp"]).numpy()
         output = fn(blurred)
         families = [labels.family[k] for k in batch["kernel_index"].numpy()]
         for name, images in variants(blurred, output).items():
@@ -108,13 +111,11 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from keras_udd.config import Config
     from keras_udd.deblur import load_deblur_function
     from keras_udd.presets import preset_config
+    from keras_udd.runs import training_config
 
-    config_path = Path(args.model).parent / "config.json"
-    cfg = Config.load(config_path) if config_path.is_file() else None
-    data_cfg = (cfg or preset_config("text-small")).data
+    data_cfg = (training_config(args.model) or preset_config("text-small")).data
     report = diagnose(load_deblur_function(args.model), data_cfg, args.split)
     names = list(report["all"])[1:]
     print("| family | pages | " + " | ".join(names) + " |")
