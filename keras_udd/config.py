@@ -46,6 +46,12 @@ class ModelConfig:
         "they translate (a global skip whose last conv starts at zero, so "
         "both start as the identity and keep the page's tone).",
     )
+    logvar_bound: float = opt(
+        0.0,
+        "Not the reference's: E^b's log-variance becomes B * tanh(logvar / B) "
+        "before the blur code and the KL term use it, so exp(logvar) cannot "
+        "overflow (0: unbounded, as the reference).",
+    )
     # Losses.
     gan_mode: str = opt("nonsaturating", '"nonsaturating" (log-loss) or "lsgan".')
     adversarial_weight: float = opt(

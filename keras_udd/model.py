@@ -420,15 +420,22 @@ class UIDGAN(PrebuiltModel):
         seed = ops.stack([self.noise_seed.value, step])
         return distribute.replica_normal(shape, seed)
 
-    def _reparameterize(self, mu, logvar, stream):
-        """z = mu + eps * exp(logvar / 2), eps ~ N(0, I), in float32."""
+    def _blur_code(self, mu, logvar, stream):
+        """(z, logvar) in float32: z = mu + eps * exp(logvar / 2), eps ~ N(0, I),
+        with the log-variance first bounded to B * tanh(logvar / B) if
+        `logvar_bound` B is set (the logvar returned is the one z used)."""
         mu, logvar = ops.cast(mu, "float32"), ops.cast(logvar, "float32")
-        return mu + self.sample_normal(ops.shape(mu), stream) * ops.exp(0.5 * logvar)
+        bound = self.config.logvar_bound
+        if bound:
+            logvar = bound * ops.tanh(logvar / bound)
+        eps = self.sample_normal(ops.shape(mu), stream)
+        return mu + eps * ops.exp(0.5 * logvar), logvar
 
     def _encode_blur(self, images):
         """E^b with the reparameterisation: (z, mu, logvar)."""
         mu, logvar = self.blur_encoder(images)
-        return self._reparameterize(mu, logvar, EPS_B), mu, logvar
+        z, logvar = self._blur_code(mu, logvar, EPS_B)
+        return z, mu, logvar
 
     def _encode_content(self, sharp, blurred, streams):
         """(E^c_S(sharp), E^c_B(blurred)), the shared block run once on both,
@@ -502,7 +509,7 @@ class UIDGAN(PrebuiltModel):
             t.s_b, t.b_s, (CONTENT_SB, CONTENT_BS)
         )
         logvar_bs = ops.split(logvar_all, len(blur_inputs))[0]
-        z_bs = self._reparameterize(mus[0], logvar_bs, EPS_BS)
+        z_bs, _ = self._blur_code(mus[0], logvar_bs, EPS_BS)
         h_bs, h_sb = ops.split(
             self.generator_shared(ops.concatenate([content_bs, content_sb])), 2
         )

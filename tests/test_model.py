@@ -134,6 +134,28 @@ def test_residual_output_starts_as_the_identity_and_adds_its_input(tiny_config):
     assert clone.residual
 
 
+def test_logvar_bound_keeps_the_blur_code_and_kl_finite(tiny_config, batch):
+    """logvar_bound B: E^b's log-variance as B * tanh(logvar / B), for both
+    the blur code and the KL term; unbounded (the reference) a log-variance
+    of 200 overflows exp(logvar) and the KL is inf."""
+    sharp, blurred = batch
+
+    def translate(bound):
+        model = UIDGAN(tiny_config, logvar_bound=bound, random_branch=False)
+        model.translate(sharp, blurred)  # Builds E^b.
+        model.blur_encoder.logvar_head.bias.assign(np.full(8, 200.0, "float32"))
+        return model.translate(sharp, blurred)
+
+    bounded = translate(10.0)
+    np.testing.assert_allclose(np.asarray(bounded.logvar), 10.0 * np.tanh(20.0))
+    kl = losses.kl_divergence(bounded.mu, bounded.logvar)
+    assert np.isfinite(np.asarray(kl)).all()
+    assert np.isfinite(np.asarray(bounded.s_hat)).all()
+    unbounded = translate(0.0)
+    kl = losses.kl_divergence(unbounded.mu, unbounded.logvar)
+    assert np.isinf(np.asarray(kl)).all()
+
+
 def test_reference_architecture_parameter_counts():
     counts = parameter_counts(UIDGAN(vgg_weights=None))
     for name, expected in REFERENCE_PARAMETERS.items():
