@@ -13,6 +13,10 @@ blur family and overall, whole pages, PSNR (dB) of:
 - `scaled A`: input + A x (output - input): whether the model's change points
   the right way but is too strong (A < 1 better) or too weak.
 
+For a Keras model also whether its blur code mu(E^b(b)) tells the pages
+apart (`code_spread`): a code that is the same for every page is unused,
+and G_S then applies one correction whatever the blur.
+
 Writes --results (JSON). Diagnostics only; nothing here is part of the model.
 """
 
@@ -75,8 +79,28 @@ def variants(blurred, output) -> dict:
     return found
 
 
-def diagnose(fn, data_cfg, split="test") -> dict:
-    """Mean PSNR of every variant, overall and by blur family."""
+def code_spread(codes, families) -> dict:
+    """How much the blur codes `codes` ([pages, dims], mu(E^b(b)) of each
+    page) vary: `over_pages` (standard deviation over the pages, mean over
+    the dims), `between_families` (the same of the families' mean codes)
+    and `by_family` (each family's mean code)."""
+    import numpy as np
+
+    codes = np.asarray(codes, np.float64)
+    by_family = {
+        f: codes[[g == f for g in families]].mean(0) for f in dict.fromkeys(families)
+    }
+    means = np.stack(list(by_family.values()))
+    return {
+        "over_pages": round(float(codes.std(0).mean()), 4),
+        "between_families": round(float(means.std(0).mean()), 4),
+        "by_family": {f: [round(float(x), 4) for x in m] for f, m in by_family.items()},
+    }
+
+
+def diagnose(fn, data_cfg, split="test", blur_encoder=None) -> dict:
+    """{"psnr": mean PSNR of every variant, overall and by blur family}, and
+    with `blur_encoder` (E^b of a Keras model) {"blur_code": `code_spread`}."""
     import numpy as np
 
     from keras_udd.data import make_test_examples
@@ -85,6 +109,7 @@ def diagnose(fn, data_cfg, split="test") -> dict:
 
     labels = kernel_labels(data_cfg, split)
     values: dict[str, dict[str, list]] = {}
+    codes, code_families = [], []
     for batch in make_test_examples(data_cfg, split=split):
         blurred = to_unit_range(batch["blurred"]).numpy()
         sharp = to_unit_range(batch["sharp"]).numpy()
@@ -95,11 +120,19 @@ def diagnose(fn, data_cfg, split="test") -> dict:
             for family, score in zip(families, scores):
                 for group in ("all", family):
                     values.setdefault(group, {}).setdefault(name, []).append(score)
-    return {
-        group: {"pages": len(v["input"])}
-        | {name: round(float(np.mean(s)), 2) for name, s in v.items()}
-        for group, v in values.items()
+        if blur_encoder is not None:
+            codes.extend(np.asarray(blur_encoder(batch["blurred"])[0], np.float32))
+            code_families.extend(families)
+    report = {
+        "psnr": {
+            group: {"pages": len(v["input"])}
+            | {name: round(float(np.mean(s)), 2) for name, s in v.items()}
+            for group, v in values.items()
+        }
     }
+    if codes:
+        report["blur_code"] = code_spread(codes, code_families)
+    return report
 
 
 def main(argv=None) -> int:
@@ -111,20 +144,38 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from keras_udd.deblur import load_deblur_function
+    from keras_udd import pretrained
+    from keras_udd.deblur import keras_function, load_deblur_function
     from keras_udd.presets import preset_config
     from keras_udd.runs import training_config
 
     data_cfg = (training_config(args.model) or preset_config("text-small")).data
-    report = diagnose(load_deblur_function(args.model), data_cfg, args.split)
-    names = list(report["all"])[1:]
+    path = pretrained.resolve(args.model)
+    encoder = None
+    if path.endswith(".keras"):  # A UIDGAN or a Deblurrer: both hold E^b.
+        import keras
+
+        import keras_udd.model  # noqa: F401  (registers the models)
+
+        model = keras.saving.load_model(path, compile=False)
+        fn, encoder = keras_function(model), model.blur_encoder
+    else:
+        fn = load_deblur_function(path)
+    report = diagnose(fn, data_cfg, args.split, encoder)
+    names = list(report["psnr"]["all"])[1:]
     print("| family | pages | " + " | ".join(names) + " |")
     print("|---|---:|" + "---:|" * len(names))
-    for group, row in report.items():
+    for group, row in report["psnr"].items():
         cells = " | ".join(f"{row[n]:.2f}" for n in names)
         print(f"| {group} | {row['pages']} | {cells} |")
+    if "blur_code" in report:
+        code = report["blur_code"]
+        print(
+            f"blur code mu(E^b(b)): standard deviation {code['over_pages']} over "
+            f"pages, {code['between_families']} between the families' means"
+        )
     Path(args.results).write_text(
-        json.dumps({"model": args.model, "split": args.split, "psnr": report}, indent=2)
+        json.dumps({"model": args.model, "split": args.split, **report}, indent=2)
         + "\n"
     )
     return 0

@@ -162,3 +162,18 @@ def test_diagnose_text_variants():
     assert abs(float(swapped.mean())) < 0.01  # The tone error is gone ...
     assert np.std(swapped) > 0.8 * np.std(detail)  # ... most detail is kept.
     assert page_psnr(blurred, blurred)[0] == pytest.approx(100.0)
+
+
+def test_diagnose_text_code_spread():
+    """bench/diagnose_text.py: a blur code equal on every page has no spread;
+    one that differs by family has spread over pages and between families."""
+    from bench.diagnose_text import code_spread
+
+    families = ["sharp", "shake", "sharp", "shake"]
+    same = code_spread(np.tile([[0.1, -0.2]], (4, 1)), families)
+    assert same["over_pages"] == same["between_families"] == 0.0
+    assert same["by_family"] == {"sharp": [0.1, -0.2], "shake": [0.1, -0.2]}
+    apart = code_spread([[0, 0], [1, 2], [0, 0], [1, 2]], families)
+    assert apart["over_pages"] == pytest.approx(0.75)  # (0.5 + 1.0) / 2
+    assert apart["between_families"] == pytest.approx(0.75)
+    assert apart["by_family"]["shake"] == [1.0, 2.0]
