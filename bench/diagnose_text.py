@@ -146,21 +146,17 @@ def main(argv=None) -> int:
 
     from keras_udd import pretrained
     from keras_udd.deblur import keras_function, load_deblur_function
+    from keras_udd.export import verify
     from keras_udd.presets import preset_config
     from keras_udd.runs import training_config
 
     data_cfg = (training_config(args.model) or preset_config("text-small")).data
-    path = pretrained.resolve(args.model)
     encoder = None
-    if path.endswith(".keras"):  # A UIDGAN or a Deblurrer: both hold E^b.
-        import keras
-
-        import keras_udd.model  # noqa: F401  (registers the models)
-
-        model = keras.saving.load_model(path, compile=False)
-        fn, encoder = keras_function(model), model.blur_encoder
+    if pretrained.resolve(args.model).endswith(".keras"):
+        _, deblurrer = verify.load_model(args.model)  # Its E^b too.
+        fn, encoder = keras_function(deblurrer), deblurrer.blur_encoder
     else:
-        fn = load_deblur_function(path)
+        fn = load_deblur_function(args.model)
     report = diagnose(fn, data_cfg, args.split, encoder)
     names = list(report["psnr"]["all"])[1:]
     print("| family | pages | " + " | ".join(names) + " |")
