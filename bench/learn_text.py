@@ -176,7 +176,21 @@ def train_supervised(cfg, minutes: float, output: Path, steps: int = 0) -> dict:
     """The supervised ceiling: `Deblurrer` networks of `cfg.model`'s size,
     paired L1 (Adam, the preset's lr and betas), for `minutes` (or `steps`,
     when given), validated every `cfg.train.steps_per_epoch` steps like the
-    GAN (whole validation pages, `keras_udd.evaluate`)."""
+    GAN (whole validation pages, `keras_udd.evaluate`), in the GAN's
+    --mixed-precision (the global policy is restored afterwards)."""
+    import keras
+
+    from keras_udd.distribute import set_precision
+
+    policy = keras.mixed_precision.dtype_policy()
+    set_precision(cfg.train.mixed_precision)
+    try:
+        return _train_supervised(cfg, minutes, output, steps)
+    finally:
+        keras.mixed_precision.set_dtype_policy(policy)
+
+
+def _train_supervised(cfg, minutes, output, steps):
     import keras
 
     from keras_udd.data import make_paired_train_dataset, make_test_dataset
@@ -284,11 +298,9 @@ def ship_failures(report: dict) -> list[str]:
 
 def best_deblurrer(run_dir: Path):
     """The deblurring path (a `Deblurrer`, [-1, 1] images) of best.keras."""
-    import keras
+    from keras_udd.export import verify
 
-    import keras_udd.model  # noqa: F401  (registers UIDGAN)
-
-    return keras.saving.load_model(run_dir / runs.BEST, compile=False).deblurrer
+    return verify.load_model(run_dir / runs.BEST)[1]
 
 
 def ship(deblurrer, report: dict) -> None:

@@ -179,10 +179,10 @@ def record(args, curve, command, minutes: float) -> dict:
 
 
 def table(names) -> str:
-    files = [PROBES / f"{n}.json" for n in names] or sorted(
-        f for f in PROBES.glob("*.json") if not f.name.startswith("speed_")
-    )
+    files = [PROBES / f"{n}.json" for n in names] or sorted(PROBES.glob("*.json"))
     records = [json.loads(f.read_text()) for f in files]
+    # The folder also holds speed records and diagnostics: only curves count.
+    records = [r for r in records if "curve" in r]
     steps = sorted({c["iteration"] for r in records for c in r["curve"]})
     lines = [
         "| probe | flags | " + " | ".join(f"{s:,}" for s in steps) + " | blurred |",

@@ -177,3 +177,43 @@ def test_diagnose_text_code_spread():
     assert apart["over_pages"] == pytest.approx(0.75)  # (0.5 + 1.0) / 2
     assert apart["between_families"] == pytest.approx(0.75)
     assert apart["by_family"]["shake"] == [1.0, 2.0]
+
+
+def test_supervised_ceiling_trains_in_the_runs_precision(tmp_path):
+    """bench/learn_text.py's supervised ceiling: the GAN's --mixed-precision
+    (bfloat16 here), validated every steps_per_epoch steps; the global dtype
+    policy is float32 again afterwards."""
+    import keras
+
+    from bench.learn_text import train_supervised
+    from keras_udd.config import Config, DataConfig, ModelConfig, TrainConfig
+
+    data = DataConfig(domain="text", val_images=2, test_images=2, text_pool_size=64,
+                      blur_kernel_bank=8, load_size=36, crop_size=32)  # fmt: skip
+    train = TrainConfig(mixed_precision="bfloat16", steps_per_epoch=2)
+    cfg = Config(model=ModelConfig(**TINY), data=data, train=train)
+    result = train_supervised(cfg, 0, tmp_path, steps=4)
+    assert [c["steps"] for c in result["curve"]] == [2, 4]
+    assert all(np.isfinite(c["psnr"]) for c in result["curve"])
+    assert keras.mixed_precision.dtype_policy().name == "float32"
+    model = keras.saving.load_model(result["model"], compile=False)
+    assert model.generator_shared.dtype_policy.name == "mixed_bfloat16"
+
+
+def test_probe_table_reads_only_curves(tmp_path, monkeypatch):
+    """bench/probe_text.py --table skips the speed and diagnostic records
+    kept beside the probes' curves."""
+    import json
+
+    from bench import probe_text
+
+    curve = [{"iteration": 500, "val_psnr": 25.0, "val_ssim": 0.7,
+              "val_psnr_blurred": 26.0, "val_ssim_blurred": 0.75}]  # fmt: skip
+    record = {"name": "P", "flags": [], "curve": curve}
+    (tmp_path / "P.json").write_text(json.dumps(record))
+    (tmp_path / "speed_P.json").write_text(json.dumps({"s_per_step": 0.3}))
+    (tmp_path / "P_diagnose.json").write_text(json.dumps({"psnr": {}}))
+    monkeypatch.setattr(probe_text, "PROBES", tmp_path)
+    lines = probe_text.table([]).splitlines()
+    assert len(lines) == 3
+    assert lines[2] == "| P | `(preset)` | 25.00 / 0.700 / nan | 26.00 / 0.750 |"
