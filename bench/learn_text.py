@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -175,19 +176,35 @@ def score(fn, data_cfg) -> dict:
 def train_supervised(cfg, minutes: float, output: Path, steps: int = 0) -> dict:
     """The supervised ceiling: `Deblurrer` networks of `cfg.model`'s size,
     paired L1 (Adam, the preset's lr and betas), for `minutes` (or `steps`,
-    when given), validated every `cfg.train.steps_per_epoch` steps like the
-    GAN (whole validation pages, `keras_udd.evaluate`), in the GAN's
-    --mixed-precision (the global policy is restored afterwards)."""
+    when given; it stops early on a non-finite loss), validated every
+    `cfg.train.steps_per_epoch` steps like the GAN (whole validation pages,
+    `keras_udd.evaluate`), in the GAN's --mixed-precision (the global policy
+    is restored afterwards). The model saved is the best-validated one, as
+    the GAN's best.keras."""
     import keras
 
     from keras_udd.distribute import set_precision
+    from keras_udd.export.savedmodel import build
 
     policy = keras.mixed_precision.dtype_policy()
     set_precision(cfg.train.mixed_precision)
     try:
-        return _train_supervised(cfg, minutes, output, steps)
+        result = _train_supervised(cfg, minutes, output, steps)
     finally:
         keras.mixed_precision.set_dtype_policy(policy)
+    # Saved as a GAN checkpoint's deblurrer loads: float32 networks (a
+    # Deblurrer saved under a mixed policy does not run under float32).
+    deblurrer = build(supervised_networks(cfg))
+    deblurrer.load_weights(result.pop("weights"))
+    deblurrer.save(result["model"])
+    return result
+
+
+def supervised_networks(cfg):
+    """The deblurring networks (E^c_B, E^b, G_S) of `cfg.model`'s size."""
+    from keras_udd.model import UIDGAN
+
+    return UIDGAN(cfg.model, perceptual_weight=0.0, random_branch=False).deblurrer
 
 
 def _train_supervised(cfg, minutes, output, steps):
@@ -196,11 +213,10 @@ def _train_supervised(cfg, minutes, output, steps):
     from keras_udd.data import make_paired_train_dataset, make_test_dataset
     from keras_udd.deblur import keras_function
     from keras_udd.evaluate import evaluate
-    from keras_udd.model import UIDGAN
 
     keras.utils.set_random_seed(cfg.train.seed)
     m = cfg.model
-    deblurrer = UIDGAN(m, perceptual_weight=0.0, random_branch=False).deblurrer
+    deblurrer = supervised_networks(cfg)
     deblurrer.compile(
         optimizer=keras.optimizers.Adam(m.learning_rate, m.beta_1, m.beta_2),
         loss="mean_absolute_error",
@@ -210,15 +226,25 @@ def _train_supervised(cfg, minutes, output, steps):
     fn = keras_function(deblurrer)
     curve, start = [], time.monotonic()
     chunk = max(cfg.train.steps_per_epoch, 1)
+    weights = output / "supervised.weights.h5"
+    best = {"psnr": -math.inf, "steps": 0}
 
     class Validation(keras.callbacks.Callback):
+        """Scores every chunk, keeps the best-scoring weights in `path`."""
+
         def on_epoch_end(self, epoch, logs=None):
             scores = evaluate(fn, val, progress=False)
             scores.pop("per_image")
             elapsed = (time.monotonic() - start) / 60
-            scores.update(steps=(epoch + 1) * chunk, minutes=round(elapsed, 2))
+            loss = float((logs or {}).get("loss", math.nan))
+            scores.update(
+                steps=(epoch + 1) * chunk, minutes=round(elapsed, 2), loss=loss
+            )
             curve.append(scores)
             print(f"supervised: {scores}", flush=True)
+            if scores["psnr"] > best["psnr"]:  # Never true for NaN.
+                best.update(psnr=scores["psnr"], steps=scores["steps"])
+                self.model.save_weights(weights)
             if (steps and scores["steps"] >= steps) or (
                 not steps and elapsed >= minutes
             ):
@@ -229,12 +255,19 @@ def _train_supervised(cfg, minutes, output, steps):
         steps_per_epoch=chunk,
         epochs=10**6,
         verbose=0,
-        callbacks=[Validation()],
+        callbacks=[keras.callbacks.TerminateOnNaN(), Validation()],
     )
-    path = output / "supervised.keras"
-    deblurrer.save(path)
-    steps = curve[-1]["steps"] if curve else 0
-    return {"curve": curve, "steps": steps, "model": str(path), "minutes": minutes}
+    if not best["steps"]:
+        raise SystemExit("supervised ceiling: no validation with a finite score")
+    return {
+        "curve": curve,
+        "steps": curve[-1]["steps"],
+        "best": best,  # The saved model: the best validation PSNR.
+        "stopped_on_nan": not math.isfinite(curve[-1]["loss"]),
+        "model": str(output / "supervised.keras"),
+        "weights": weights,
+        "minutes": minutes,
+    }
 
 
 def step_time(cfg, steps: int) -> dict:

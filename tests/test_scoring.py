@@ -179,25 +179,42 @@ def test_diagnose_text_code_spread():
     assert apart["by_family"]["shake"] == [1.0, 2.0]
 
 
-def test_supervised_ceiling_trains_in_the_runs_precision(tmp_path):
+def test_supervised_ceiling_trains_in_the_runs_precision(tmp_path, monkeypatch):
     """bench/learn_text.py's supervised ceiling: the GAN's --mixed-precision
-    (bfloat16 here), validated every steps_per_epoch steps; the global dtype
-    policy is float32 again afterwards."""
+    (bfloat16 here), validated every steps_per_epoch steps, the best-validated
+    model kept; the global dtype policy is float32 again afterwards."""
     import keras
 
-    from bench.learn_text import train_supervised
+    from bench import learn_text
     from keras_udd.config import Config, DataConfig, ModelConfig, TrainConfig
+    from keras_udd.data import make_test_dataset
+    from keras_udd.deblur import keras_function
 
     data = DataConfig(domain="text", val_images=2, test_images=2, text_pool_size=64,
                       blur_kernel_bank=8, load_size=36, crop_size=32)  # fmt: skip
     train = TrainConfig(mixed_precision="bfloat16", steps_per_epoch=2)
     cfg = Config(model=ModelConfig(**TINY), data=data, train=train)
-    result = train_supervised(cfg, 0, tmp_path, steps=4)
-    assert [c["steps"] for c in result["curve"]] == [2, 4]
-    assert all(np.isfinite(c["psnr"]) for c in result["curve"])
+    policies, build = [], learn_text.supervised_networks
+
+    def networks(c):  # Notes the policy they are built (and trained) under.
+        policies.append(keras.mixed_precision.dtype_policy().name)
+        return build(c)
+
+    monkeypatch.setattr(learn_text, "supervised_networks", networks)
+    result = learn_text.train_supervised(cfg, 0, tmp_path, steps=6)
+    assert policies == ["mixed_bfloat16", "float32"]  # Trained; saved.
+    curve = result["curve"]
+    assert [c["steps"] for c in curve] == [2, 4, 6]
+    assert all(np.isfinite([c["psnr"], c["loss"]]).all() for c in curve)
+    assert not result["stopped_on_nan"]
     assert keras.mixed_precision.dtype_policy().name == "float32"
+    # The model kept is the best-validated one, not the last.
+    best = max(curve, key=lambda c: c["psnr"])
+    assert result["best"] == {"psnr": best["psnr"], "steps": best["steps"]}
     model = keras.saving.load_model(result["model"], compile=False)
-    assert model.generator_shared.dtype_policy.name == "mixed_bfloat16"
+    val = make_test_dataset(data, split="val")
+    again = evaluate.evaluate(keras_function(model), val, progress=False)
+    assert again["psnr"] == pytest.approx(best["psnr"], abs=0.01)
 
 
 def test_probe_table_reads_only_curves(tmp_path, monkeypatch):
