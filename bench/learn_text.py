@@ -230,7 +230,7 @@ def _train_supervised(cfg, minutes, output, steps):
     best = {"psnr": -math.inf, "steps": 0}
 
     class Validation(keras.callbacks.Callback):
-        """Scores every chunk, keeps the best-scoring weights in `path`."""
+        """Scores every chunk, keeps the best-scoring weights in `weights`."""
 
         def on_epoch_end(self, epoch, logs=None):
             scores = evaluate(fn, val, progress=False)
