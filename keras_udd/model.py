@@ -114,11 +114,18 @@ class Deblurrer(keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        """The networks load under the caller's dtype policy, all five alike:
+        Keras records a plain layer's policy (generator_shared) but not a
+        model's, so a Deblurrer saved while training in mixed precision
+        would otherwise come back half bfloat16, half float32."""
         config = dict(config)
-        networks = {
-            key: keras.saving.deserialize_keras_object(config.pop(key))
-            for key in cls.NETWORKS
-        }
+        networks = {}
+        for key in cls.NETWORKS:
+            network = dict(config.pop(key))
+            network["config"] = {
+                k: v for k, v in network["config"].items() if k != "dtype"
+            }
+            networks[key] = keras.saving.deserialize_keras_object(network)
         return cls(**networks, **config)
 
 

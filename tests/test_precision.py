@@ -83,6 +83,16 @@ def test_mixed_precision_trains_restores_and_exports_float32(
     expected = np.clip((reference + 1) / 2, 0, 1)
     np.testing.assert_allclose(result, expected, atol=1e-5)
 
+    # The deblurrer saved alone while the mixed policy was on loads as one
+    # float32 network too (its plain-layer parts do not keep the old policy).
+    policy(precision)
+    model.deblurrer.save(tmp_path / "deblurrer.keras")
+    policy("none")
+    alone = keras.saving.load_model(tmp_path / "deblurrer.keras", compile=False)
+    for key in alone.NETWORKS:
+        assert getattr(alone, key).compute_dtype == "float32", key
+    np.testing.assert_allclose(np.asarray(alone(blurred)), reference, atol=1e-5)
+
 
 @pytest.mark.slow
 def test_train_py_mixed_precision_flag(policy, tmp_path):

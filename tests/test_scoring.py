@@ -201,12 +201,15 @@ def test_supervised_ceiling_trains_in_the_runs_precision(tmp_path, monkeypatch):
         return build(c)
 
     monkeypatch.setattr(learn_text, "supervised_networks", networks)
-    result = learn_text.train_supervised(cfg, 0, tmp_path, steps=6)
-    assert policies == ["mixed_bfloat16", "float32"]  # Trained; saved.
+    result = learn_text.train_supervised(
+        cfg, 0, tmp_path, steps=6, learning_rate=3e-4
+    )
+    assert policies == ["mixed_bfloat16"]
     curve = result["curve"]
     assert [c["steps"] for c in curve] == [2, 4, 6]
     assert all(np.isfinite([c["psnr"], c["loss"]]).all() for c in curve)
     assert not result["stopped_on_nan"]
+    assert result["learning_rate"] == pytest.approx(3e-4)  # Not the preset's.
     assert keras.mixed_precision.dtype_policy().name == "float32"
     # The model kept is the best-validated one, not the last.
     best = max(curve, key=lambda c: c["psnr"])
