@@ -146,11 +146,16 @@ def train(args) -> dict:
     }
     print(" ".join(command), flush=True)
     start = time.monotonic()
-    code = subprocess.call(command, cwd=ROOT, env=env)
+    try:
+        code = subprocess.call(command, cwd=ROOT, env=env)
+    except KeyboardInterrupt:  # Ctrl-C: the epochs validated so far count.
+        code = "interrupted"
     minutes = (time.monotonic() - start) / 60
-    if code:
-        raise SystemExit(f"train.py failed with exit code {code}")
     rows = runs.read_csv_log(out / runs.CSV_LOG)
+    if code and not rows:
+        raise SystemExit(f"train.py stopped ({code}) before its first validation")
+    if code:
+        print(f"train.py stopped ({code}): recording {len(rows)} validations")
     curve = [
         {
             "iteration": (int(r["epoch"]) + 1) * args.every,

@@ -5,6 +5,8 @@ target all different: scoring the input in place of the output (or the
 target in place of either) gives other numbers.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -237,3 +239,39 @@ def test_probe_table_reads_only_curves(tmp_path, monkeypatch):
     lines = probe_text.table([]).splitlines()
     assert len(lines) == 3
     assert lines[2] == "| P | `(preset)` | 25.00 / 0.700 / nan | 26.00 / 0.750 |"
+
+
+def test_probe_records_the_validations_of_a_stopped_run(tmp_path, monkeypatch):
+    """bench/probe_text.py stopped with Ctrl-C keeps the curve validated so
+    far (written as the probe's record), and fails without one."""
+    import json
+
+    from bench import probe_text
+    from keras_udd import runs
+
+    def stopped_after_one_epoch(command, **kwargs):
+        out = Path(command[command.index("--output-dir") + 1])
+        out.mkdir(parents=True)
+        (out / runs.CSV_LOG).write_text(
+            "epoch,val_psnr,val_ssim,val_psnr_blurred,val_ssim_blurred\n"
+            "0,25.5,0.79,26.6,0.78\n"
+        )
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(probe_text, "PROBES", tmp_path / "probes")
+    monkeypatch.setattr(probe_text.subprocess, "call", stopped_after_one_epoch)
+    runs_dir = str(tmp_path / "runs")
+    argv = ["P", "--steps", "3000", "--every", "1000", "--output-dir", runs_dir,
+            "--", "--lowpass-factor", "1"]  # fmt: skip
+    probe_text.train(probe_text.parse_args(argv))
+    record = json.loads((tmp_path / "probes" / "P.json").read_text())
+    assert record["flags"] == ["--lowpass-factor", "1"]
+    assert record["curve"] == [
+        {"iteration": 1000, "val_psnr": 25.5, "val_ssim": 0.79,
+         "val_psnr_blurred": 26.6, "val_ssim_blurred": 0.78}
+    ]  # fmt: skip
+
+    monkeypatch.setattr(probe_text.subprocess, "call", lambda *a, **k: 1)
+    argv[argv.index(runs_dir)] = str(tmp_path / "empty")
+    with pytest.raises(SystemExit, match="before its first validation"):
+        probe_text.train(probe_text.parse_args(argv))
