@@ -31,11 +31,15 @@ PRESETS: dict[str, dict[str, dict]] = {
             # without the bound overflowed exp(logvar) at step 7,593).
             "residual_output": True,
             "logvar_bound": 10.0,
-            # No ImageNet VGG19 offline: the perceptual term compares 8x8
-            # averages of s_b and b (layout, tone, colour), weight 50
-            # (measured best of 10, 50 and 200 at equal steps).
+            # No ImageNet VGG19 offline: the perceptual term compares s_b and
+            # b pixel by pixel (1x1 "low-pass" cells), weight 500, a price on
+            # every change G_S makes. 8x8 averages at weight 50 (the previous
+            # preset) let G_S sharpen every page alike and ended 0.45 dB below
+            # the blurred input; this ends 0.31 dB above it and leaves nearly
+            # sharp pages nearly alone (docs/experiments.md, G).
             "perceptual_network": "lowpass",
-            "perceptual_weight": 50.0,
+            "lowpass_factor": 1,
+            "perceptual_weight": 500.0,
             "vgg_weights": None,
             # GAN terms at 0.3 (2,000-step probe: 24.55 vs 24.15 dB at 1.0;
             # at 0.1 the model stops deblurring: docs/experiments.md F).

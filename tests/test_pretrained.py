@@ -68,17 +68,26 @@ def test_deblur_function_and_evaluate_take_the_name(shipped):
     assert (data.load_size, data.crop_size, data.test_images) == (36, 32, 3)
 
 
-def test_shipped_text_model_deblurs_held_out_test_pages():
+# PSNR (dB) the shipped `text` model must gain over the blurred input on every
+# third test page, by blur family (a floor below what it measured on those
+# pages, AMD EPYC family 25 model 17: nearly sharp -0.03, linear +0.08,
+# Gaussian +0.60, camera shake +0.50, defocus +0.76; all 22 pages +0.35).
+FAMILY_FLOORS = {"sharp": -0.2, "linear": -0.1, "gaussian": 0.3, "shake": 0.3,
+                 "defocus": 0.4}  # fmt: skip
+
+
+def test_shipped_text_model_by_blur_family_and_does_no_harm():
     """Quality regression (inference only): the `text` model that ships in
-    the package loads offline, is deterministic, keeps odd sizes and, on 8
-    pages of its domain's test split (never seen in training; the clean-page
-    domain its record names), gains at least 2 dB of PSNR over the blurred
-    input (measured: 21.56 vs 18.74 dB, pinned fonts; +0.83 dB over all 64
-    test pages)."""
+    the package loads offline, is deterministic and keeps odd sizes; on every
+    third page of its domain's test split (22 pages, never seen in training)
+    it gains PSNR over the blurred input on the whole (at least 0.2 dB;
+    measured +0.35) and by blur family as `FAMILY_FLOORS`, and a sharp page
+    comes back at least 30 dB from itself (do no harm; measured 48.3 dB)."""
     import dataclasses
 
     import keras_udd
-    from keras_udd.data import make_test_dataset
+    from keras_udd.data import make_test_examples
+    from keras_udd.data.pipeline import kernel_labels
     from keras_udd.metrics import psnr, to_unit_range
 
     assert "text" in pretrained.available()
@@ -87,13 +96,25 @@ def test_shipped_text_model_deblurs_held_out_test_pages():
 
     data = Config.from_dict(pretrained.model_info("text")["config"]).data
     data = dataclasses.replace(data, deterministic=True)
-    scores = {"output": [], "blurred": []}
-    for blurred, sharp in make_test_dataset(data, split="test").take(8):
-        sharp = to_unit_range(sharp)
-        scores["output"].append(float(psnr(to_unit_range(model(blurred)), sharp)[0]))
-        scores["blurred"].append(float(psnr(to_unit_range(blurred), sharp)[0]))
-    assert len(scores["output"]) == 8
-    assert np.mean(scores["output"]) >= np.mean(scores["blurred"]) + 2.0, scores
+    family = kernel_labels(data, "test").family
+    pages = {}  # family -> [(output, blurred, identity) PSNR per page]
+    for i, page in enumerate(make_test_examples(data, split="test")):
+        if i % 3:
+            continue
+        blurred, sharp = page["blurred"], to_unit_range(page["sharp"])
+        scores = [
+            float(psnr(to_unit_range(image), sharp)[0])
+            for image in (model(blurred), blurred, model(page["sharp"]))
+        ]
+        pages.setdefault(family[int(page["kernel_index"][0])], []).append(scores)
+    assert sorted(pages) == sorted(FAMILY_FLOORS)
+    gains = {f: np.mean([o - b for o, b, _ in p]) for f, p in pages.items()}
+    for name, floor in FAMILY_FLOORS.items():
+        assert gains[name] >= floor, (name, gains)
+    every = [scores for p in pages.values() for scores in p]
+    assert len(every) == 22
+    assert np.mean([o - b for o, b, _ in every]) >= 0.2, gains
+    assert np.mean([i for _, _, i in every]) >= 30.0
 
 
 def test_training_config_of_a_run_checkpoint_or_a_shipped_model(shipped, tmp_path):
@@ -112,8 +133,8 @@ def test_shipped_text_model_exports_a_usable_full_int8_model(tmp_path, capsys):
     """Full int8 of the shipped model, calibrated by default on its own
     domain's validation pages: on 4 test pages its PSNR from the float32
     Keras output is at least 30 dB and it still beats the blurred input
-    (measured on the development machine: 36.4 dB; 21.30 dB from the sharp
-    pages vs 17.78 for the blurred ones)."""
+    (measured on the development machine, AMD EPYC family 25 model 17:
+    47.2 dB; 30.38 dB from the sharp pages vs 30.19 for the blurred ones)."""
     import dataclasses
 
     from keras_udd.data import make_test_dataset
