@@ -200,10 +200,9 @@ def train_supervised(
     policy = keras.mixed_precision.dtype_policy()
     set_precision(cfg.train.mixed_precision)
     try:
-        result = _train_supervised(cfg, minutes, output, steps, learning_rate)
+        return _train_supervised(cfg, minutes, output, steps, learning_rate)
     finally:
         keras.mixed_precision.set_dtype_policy(policy)
-    return result
 
 
 def supervised_networks(cfg):
