@@ -180,8 +180,10 @@ def test_two_workers_train_as_one_process_and_only_the_chief_writes(tmp_path):
         )
 
     moved, apart = kernel_differences(start, b), kernel_differences(a, b)
-    print(f"kernels moved: mean {moved.mean():.2e}, max {moved.max():.2e}; "
-          f"two workers vs one process: mean {apart.mean():.2e}, max {apart.max():.2e}")
+    print(
+        f"kernels moved: mean {moved.mean():.2e}, max {moved.max():.2e}; "
+        f"two workers vs one process: mean {apart.mean():.2e}, max {apart.max():.2e}"
+    )
     # Training moved the weights (measured: mean 2.3e-4, largest 1.1e-3)...
     assert moved.max() > 1e-4
     # ...as far on two workers as in one process (measured: mean 2.9e-7 apart,

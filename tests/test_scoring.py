@@ -203,9 +203,7 @@ def test_supervised_ceiling_trains_in_the_runs_precision(tmp_path, monkeypatch):
         return build(c)
 
     monkeypatch.setattr(learn_text, "supervised_networks", networks)
-    result = learn_text.train_supervised(
-        cfg, 0, tmp_path, steps=6, learning_rate=3e-4
-    )
+    result = learn_text.train_supervised(cfg, 0, tmp_path, steps=6, learning_rate=3e-4)
     assert policies == ["mixed_bfloat16"]
     curve = result["curve"]
     assert [c["steps"] for c in curve] == [2, 4, 6]
