@@ -52,13 +52,6 @@ class ModelConfig:
         "before the blur code and the KL term use it, so exp(logvar) cannot "
         "overflow (0: unbounded, as the reference).",
     )
-    blur_code_noise: bool = opt(
-        True,
-        "The blur code in training is z = mu + eps * exp(logvar / 2), eps ~ "
-        "N(0, I), as the reference's; without it (not the reference's) z = mu, "
-        "as at test time, so a generator that uses z is not paid in noise "
-        "before E^b has learned to encode the blur.",
-    )
     # Losses.
     gan_mode: str = opt("nonsaturating", '"nonsaturating" (log-loss) or "lsgan".')
     adversarial_weight: float = opt(
@@ -81,15 +74,6 @@ class ModelConfig:
         10.0,
         "Weight of the latent regression L1(E^b(G_B(., z_r)), z_r) (random "
         "branch only).",
-    )
-    latent_regression: bool = opt(
-        False,
-        "Not the reference's: the latent regression in the main E/G update, so "
-        "that E^b learns from it too, and with or without the random branch "
-        "(without: only b_r = G_B(E^c_S(s), z_r) is made for it). The "
-        "reference has it in the random branch's update, which leaves E^b out; "
-        "a blur code that no term makes informative ends the same for every "
-        "image, and G_S then changes every image alike.",
     )
     random_perceptual_weight: float = opt(
         0.1,

@@ -72,12 +72,10 @@ def generator_adversarial_loss(fake_logits, mode="nonsaturating"):
 # ----------------------------------------------------------------- assembly
 def term_weight(config, term):
     """The weight of loss `term` in a `ModelConfig`, 0 where it is off (the
-    random branch's terms without the branch, the latent regression without
-    the branch or `latent_regression`)."""
-    if term.startswith("random_") and not config.random_branch:
-        return 0.0
-    if term == "latent" and not (config.random_branch or config.latent_regression):
-        return 0.0
+    random branch's terms and the latent regression without the branch)."""
+    if term.startswith("random_") or term == "latent":
+        if not config.random_branch:
+            return 0.0
     if term == "random_adversarial":
         term = "adversarial"
     return float(getattr(config, f"{term}_weight"))
@@ -124,9 +122,7 @@ def discriminators_loss(pairs, gan_mode):
 def generator_terms(s, b, t, fake_logits, config, perceptual=None):
     """The weighted E/G loss terms (global means) as two groups, (main,
     random): the reference's two E/G updates; `random` is empty without the
-    random branch. The latent regression is in `random` as the reference's,
-    in `main` with `latent_regression`. A term of weight 0 is left out and
-    not computed.
+    random branch. A term of weight 0 is left out and not computed.
 
     s, b: the real sharp and blurred batch; t: the step's `Translation`
     (model.py); fake_logits: the discriminators' logits of t's fakes, in the
@@ -157,8 +153,7 @@ def generator_terms(s, b, t, fake_logits, config, perceptual=None):
             l1(b, t.b_recon)
         )
     if weight("latent"):
-        group = main if config.latent_regression else random
-        group["latent"] = global_mean(l1(t.mu_r, t.z_r))
+        random["latent"] = global_mean(l1(t.mu_r, t.z_r))
     # ||VGG(s_b) - VGG(b)||^2 and ||VGG(s_r) - VGG(b)||^2, one network call.
     compared = [
         (group, name, image)

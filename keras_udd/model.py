@@ -55,7 +55,7 @@ class Translation:
     b_s: object  # G_B(E^c_S(s), z_b): s blurred with b's blur.
     s_recon: object = None  # G_S(E^c_S(s), z_b): s reconstructed.
     b_recon: object = None  # G_B(E^c_B(b), z_b): b reconstructed.
-    z_r: object = None  # Random branch / latent regression: z ~ N(0, I),
+    z_r: object = None  # Random branch: a blur code drawn from N(0, I),
     s_r: object = None  # G_S(E^c_B(b), z_r),
     b_r: object = None  # G_B(E^c_S(s), z_r),
     mu_r: object = None  # mu(E^b(b_r)), regressed onto z_r.
@@ -428,16 +428,13 @@ class UIDGAN(PrebuiltModel):
         return distribute.replica_normal(shape, seed)
 
     def _blur_code(self, mu, logvar, stream):
-        """(z, logvar) in float32: z = mu + eps * exp(logvar / 2), eps ~ N(0, I)
-        (z = mu without `blur_code_noise`), with the log-variance first
-        bounded to B * tanh(logvar / B) if `logvar_bound` B is set (the
-        logvar returned is the one z used)."""
+        """(z, logvar) in float32: z = mu + eps * exp(logvar / 2), eps ~ N(0, I),
+        with the log-variance first bounded to B * tanh(logvar / B) if
+        `logvar_bound` B is set (the logvar returned is the one z used)."""
         mu, logvar = ops.cast(mu, "float32"), ops.cast(logvar, "float32")
         bound = self.config.logvar_bound
         if bound:
             logvar = bound * ops.tanh(logvar / bound)
-        if not self.config.blur_code_noise:
-            return mu, logvar
         eps = self.sample_normal(ops.shape(mu), stream)
         return mu + eps * ops.exp(0.5 * logvar), logvar
 
@@ -486,11 +483,9 @@ class UIDGAN(PrebuiltModel):
         if full and self._weight("self_recon"):
             to_sharp["s_recon"], to_blurred["b_recon"] = (h_s, z_b, s), (h_b, z_b, b)
         z_r = None
-        if self.config.random_branch or (full and self._weight("latent")):
-            z_r = self.sample_normal(ops.shape(z_b), Z_RANDOM)
-            to_blurred["b_r"] = (h_s, z_r, s)
         if self.config.random_branch:
-            to_sharp["s_r"] = (h_b, z_r, b)
+            z_r = self.sample_normal(ops.shape(z_b), Z_RANDOM)
+            to_sharp["s_r"], to_blurred["b_r"] = (h_b, z_r, b), (h_s, z_r, s)
         t = Translation(
             mu=mu,
             logvar=logvar,
@@ -576,8 +571,7 @@ class UIDGAN(PrebuiltModel):
         4. Both E/G gradients are computed, then applied as two Adam steps,
            as the reference does: E^c, E^b and G on the main terms, then E^c
            and G on the random-branch terms (D_S2 / D_B2 adversarial, latent
-           regression, random perceptual; E^b gets no gradient from them;
-           `latent_regression` moves the latent term to the first step).
+           regression, random perceptual; E^b gets no gradient from them).
            The reference takes its second gradient through weights that the
            first step already changed in place, which current PyTorch refuses
            ("modified by an inplace operation"); here both come from the same

@@ -373,38 +373,6 @@ def test_latent_regression_does_not_train_blur_encoder(tiny_config, batch):
     assert any(changed(dec0, model.decoder_blurred.trainable_variables))
 
 
-def test_latent_regression_option_trains_blur_encoder_without_random_branch(
-    tiny_config, batch
-):
-    """`latent_regression`: the term is in the main update (one optimizer
-    step) and E^b learns from it; no D_S2 / D_B2 and no s_r without the
-    branch."""
-    config = only_terms(
-        tiny_config, "latent_weight", random_branch=False, latent_regression=True
-    )
-    model = DeterministicUIDGAN(config)
-    model.compile()
-    assert len(model.discriminators) == 2
-    blur0 = snapshot(model.blur_encoder.trainable_variables)
-    logs = model.train_step(batch, update_generators=True)
-    assert int(model.g_optimizer.iterations) == 1
-    assert "latent" in logs and float(logs["latent"]) > 0
-    assert any(changed(blur0, model.blur_encoder.trainable_variables))
-    t = model.translate(*batch)
-    assert t.s_r is None and t.b_r is not None
-    assert model.translate(*batch, full=False).b_r is None
-
-
-@pytest.mark.parametrize("noise", [True, False])
-def test_blur_code_noise_off_trains_with_the_test_time_code(tiny_config, batch, noise):
-    """Without `blur_code_noise` (and content noise) the training pass's s_b
-    is the deblurrer's output: z = mu, as at test time; with it, it is not."""
-    model = UIDGAN(tiny_config, content_noise_stddev=0.0, blur_code_noise=noise)
-    s_b = np.asarray(model.translate(*batch, full=False).s_b)
-    test_time = np.asarray(model.deblurrer(batch[1]))
-    assert np.allclose(s_b, test_time, atol=1e-6) is not noise
-
-
 def test_d_to_g_step_ratio_over_fit(tiny_config, batch):
     ratio = 3  # The default 2 is checked by the MirroredStrategy test.
     model = UIDGAN(tiny_config, d_steps_per_g_step=ratio)
