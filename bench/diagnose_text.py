@@ -15,7 +15,10 @@ blur family and overall, whole pages, PSNR (dB) of:
 
 For a Keras model also whether its blur code mu(E^b(b)) tells the pages
 apart (`code_spread`): a code that is the same for every page is unused,
-and G_S then applies one correction whatever the blur.
+and G_S then applies one correction whatever the blur. For a training
+checkpoint (a UIDGAN, e.g. `runs/NAME/latest.keras`) also whether G_B uses
+the code (`blur_code_use`): how much it changes sharp crops, how far apart
+two random codes put its outputs, and whether E^b reads the code back.
 
 Writes --results (JSON). Diagnostics only; nothing here is part of the model.
 """
@@ -98,6 +101,37 @@ def code_spread(codes, families) -> dict:
     }
 
 
+def blur_code_use(model, sharp, seed=0) -> dict:
+    """Whether the G_B of UIDGAN `model` blurs according to its blur code, on
+    `sharp` crops ([N, H, W, 3] in [-1, 1], H and W multiples of 4), with
+    two random codes z1, z2 ~ N(0, I) per crop: `change` mean |G_B(s, z1) -
+    s|, `codes_apart` mean |G_B(s, z1) - G_B(s, z2)|, `read_back` mean
+    |mu(E^b(G_B(s, z1))) - z1| (E|z| = 0.80: nothing read back) and
+    `read_spread` the spread over crops of those mu (`code_spread`)."""
+    import numpy as np
+
+    sharp = np.asarray(sharp, np.float32)
+    rng = np.random.default_rng(seed)
+    z1, z2 = (
+        rng.normal(size=(len(sharp), model.config.blur_dim)).astype(np.float32)
+        for _ in range(2)
+    )
+    h = model.generator_shared(model.content_shared(model.content_encoder_sharp(sharp)))
+
+    def blur(z):
+        inputs = (h, z, sharp) if model.config.residual_output else (h, z)
+        return np.asarray(model.decoder_blurred(inputs), np.float32)
+
+    b1, b2 = blur(z1), blur(z2)
+    read = np.asarray(model.blur_encoder(b1)[0], np.float32)
+    return {
+        "change": round(float(np.abs(b1 - sharp).mean()), 5),
+        "codes_apart": round(float(np.abs(b1 - b2).mean()), 5),
+        "read_back": round(float(np.abs(read - z1).mean()), 4),
+        "read_spread": code_spread(read, ["all"] * len(read))["over_pages"],
+    }
+
+
 def diagnose(fn, data_cfg, split="test", blur_encoder=None) -> dict:
     """{"psnr": mean PSNR of every variant, overall and by blur family}, and
     with `blur_encoder` (E^b of a Keras model) {"blur_code": `code_spread`}."""
@@ -145,19 +179,26 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from keras_udd import pretrained
+    from keras_udd.data import make_test_examples
     from keras_udd.deblur import keras_function, load_deblur_function
     from keras_udd.export import verify
+    from keras_udd.model import UIDGAN
     from keras_udd.presets import preset_config
     from keras_udd.runs import training_config
 
     data_cfg = (training_config(args.model) or preset_config("text-small")).data
-    encoder = None
+    encoder = model = None
     if pretrained.resolve(args.model).endswith(".keras"):
-        _, deblurrer = verify.load_model(args.model)  # Its E^b too.
+        model, deblurrer = verify.load_model(args.model)  # Its E^b too.
         fn, encoder = keras_function(deblurrer), deblurrer.blur_encoder
     else:
         fn = load_deblur_function(args.model)
     report = diagnose(fn, data_cfg, args.split, encoder)
+    if isinstance(model, UIDGAN):  # A training checkpoint.
+        crops = make_test_examples(data_cfg, 16, split=args.split, whole=False)
+        sharp = next(iter(crops))["sharp"]
+        report["blur_code_use"] = blur_code_use(model, sharp)
+        print(f"G_B and the blur code, on 16 sharp crops: {report['blur_code_use']}")
     names = list(report["psnr"]["all"])[1:]
     print("| family | pages | " + " | ".join(names) + " |")
     print("|---|---:|" + "---:|" * len(names))

@@ -181,6 +181,44 @@ def test_diagnose_text_code_spread():
     assert apart["by_family"]["shake"] == [1.0, 2.0]
 
 
+def test_diagnose_text_blur_code_use():
+    """bench/diagnose_text.py: a G_B that ignores its code puts two codes'
+    outputs at the same place and E^b reads nothing back; a G_B that writes
+    the code into the image's channel means, read by an E^b of channel means,
+    is read back exactly."""
+    from types import SimpleNamespace
+
+    from bench.diagnose_text import blur_code_use
+
+    def model(writes_code):
+        def blur(inputs):
+            h, z, image = inputs
+            code = z[:, None, None, :] if writes_code else 0.0
+            return image * 0.5 + code
+
+        def read(images):
+            mu = np.asarray(images).mean(axis=(1, 2))
+            return mu, np.zeros_like(mu)
+
+        same = lambda x: x  # noqa: E731
+        return SimpleNamespace(
+            config=SimpleNamespace(blur_dim=3, residual_output=True),
+            content_encoder_sharp=same, content_shared=same, generator_shared=same,
+            decoder_blurred=blur, blur_encoder=read,
+        )  # fmt: skip
+
+    sharp = np.zeros((4, 8, 8, 3), np.float32)
+    sharp[..., 0] = 0.4
+    unused = blur_code_use(model(False), sharp)
+    assert unused["change"] == pytest.approx(0.2 / 3, abs=1e-5)
+    assert unused["codes_apart"] == 0.0 and unused["read_spread"] == 0.0
+    assert 0.3 < unused["read_back"] < 1.5  # Mean |z| of 12 draws (0.80 expected).
+    used = blur_code_use(model(True), sharp)
+    assert used["codes_apart"] > 0.3
+    assert used["read_back"] == pytest.approx(0.2 / 3, abs=1e-4)  # The image's own.
+    assert used["read_spread"] > 0.3
+
+
 def test_supervised_ceiling_trains_in_the_runs_precision(tmp_path, monkeypatch):
     """bench/learn_text.py's supervised ceiling: the GAN's --mixed-precision
     (bfloat16 here), validated every steps_per_epoch steps, the best-validated
