@@ -135,6 +135,17 @@ def machine() -> dict:
     }
 
 
+def portable(arg: str) -> str:
+    """A command-line argument as the records show it: the interpreter as
+    `python`, a path inside the repository relative to it."""
+    if arg == sys.executable:
+        return "python"
+    path = Path(arg)
+    if path.is_absolute() and path.is_relative_to(ROOT):
+        return str(path.relative_to(ROOT))
+    return arg
+
+
 def train_command(args) -> list[str]:
     command = [
         sys.executable, str(ROOT / "train.py"), "--preset", PRESET,
@@ -585,9 +596,11 @@ def main(argv=None) -> int:
     result_path = out / runs.RESULT
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
     best = max(rows, key=lambda r: r["val_psnr"])
+    config = cfg.to_dict()
+    config["train"]["output_dir"] = portable(config["train"]["output_dir"])
     report = {
-        "command": command,
-        "config": cfg.to_dict(),
+        "command": [portable(arg) for arg in command],
+        "config": config,
         "machine": machine(),
         "threads": args.threads or os.cpu_count(),
         "train_minutes": None if args.report_only else round(train_minutes, 1),

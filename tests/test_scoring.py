@@ -119,6 +119,19 @@ def test_evaluate_load_size_below_the_config_crop_is_accepted():
     assert data.load_size == 50 and data.crop_size <= 50
 
 
+def test_learn_text_records_portable_commands():
+    """The run's command and output dir as text.json records them: the same
+    on every machine (no interpreter or checkout path)."""
+    import sys
+
+    from bench.learn_text import ROOT, portable
+
+    assert portable(sys.executable) == "python"
+    assert portable(str(ROOT / "runs" / "learn-text")) == "runs/learn-text"
+    assert portable("/tmp/elsewhere") == "/tmp/elsewhere"
+    assert portable("--overwrite") == "--overwrite"
+
+
 def test_learn_text_ships_only_what_beats_input_and_previous_model_harmlessly():
     """bench/learn_text.py --ship: every criterion of the ship test can fail."""
     from bench.learn_text import ship_failures
