@@ -58,6 +58,11 @@ class ModelConfig:
         1.0,
         "Weight of the GAN terms (D_S, D_B and the random branch).",
     )
+    blurred_adversarial_factor: float = opt(
+        1.0,
+        "Not the reference's: G_B's GAN term (against D_B) counts this many "
+        "times the adversarial weight (1: as the reference).",
+    )
     cycle_weight: float = opt(10.0, "Weight of L1(s, s_hat) + L1(b, b_hat).")
     kl_weight: float = opt(0.01, "Weight of the KL term on the blur code.")
     perceptual_weight: float = opt(
@@ -69,11 +74,23 @@ class ModelConfig:
         10.0,
         "Weight of the self-reconstruction L1 terms (reference-code extra).",
     )
+    identity_weight: float = opt(
+        0.0,
+        "Not the reference's: weight of L1(s, G_S(E^c_B(s), mu(E^b(s)))), "
+        "CycleGAN's identity term: the deblurring path leaves sharp images as "
+        "they are (0: off, as the reference).",
+    )
     random_branch: bool = opt(True, "Reference-code extra: z_r ~ N(0, I), D_S2, D_B2.")
     latent_weight: float = opt(
         10.0,
         "Weight of the latent regression L1(E^b(G_B(., z_r)), z_r) (random "
         "branch only).",
+    )
+    mode_seeking_weight: float = opt(
+        0.0,
+        "Not the reference's: DRIT++'s mode-seeking term on G_B, 1 / (mean|"
+        "G_B(s, z_b) - G_B(s, z_r)| / mean|z_b - z_r| + 1e-5) with z_r ~ N(0, I)"
+        ": a G_B that ignores its blur code pays (0: off, as the reference).",
     )
     random_perceptual_weight: float = opt(
         0.1,
@@ -126,11 +143,14 @@ class ModelConfig:
             raise ValueError("d_steps_per_g_step must be >= 1")
         for name in (
             "adversarial_weight",
+            "blurred_adversarial_factor",
             "cycle_weight",
             "kl_weight",
             "perceptual_weight",
             "self_recon_weight",
+            "identity_weight",
             "latent_weight",
+            "mode_seeking_weight",
             "random_perceptual_weight",
             "weight_decay",
         ):
