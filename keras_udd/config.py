@@ -86,12 +86,6 @@ class ModelConfig:
         "Weight of the latent regression L1(E^b(G_B(., z_r)), z_r) (random "
         "branch only).",
     )
-    mode_seeking_weight: float = opt(
-        0.0,
-        "Not the reference's: DRIT++'s mode-seeking term on G_B, 1 / (mean|"
-        "G_B(s, z_b) - G_B(s, z_r)| / mean|z_b - z_r| + 1e-5) with z_r ~ N(0, I)"
-        ": a G_B that ignores its blur code pays (0: off, as the reference).",
-    )
     random_perceptual_weight: float = opt(
         0.1,
         "Weight of the perceptual term on G_S(E^c_B(b), z_r) vs b (random "
@@ -150,7 +144,6 @@ class ModelConfig:
             "self_recon_weight",
             "identity_weight",
             "latent_weight",
-            "mode_seeking_weight",
             "random_perceptual_weight",
             "weight_decay",
         ):

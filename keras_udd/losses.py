@@ -38,16 +38,6 @@ def kl_divergence(mu, logvar):
     return 0.5 * ops.sum(ops.square(mu) + ops.exp(logvar) - logvar - 1.0, axis=-1)
 
 
-def mode_seeking(image_1, image_2, z_1, z_2, epsilon=1e-5):
-    """DRIT++'s mode-seeking term per example: 1 / (mean|image_1 - image_2| /
-    mean|z_1 - z_2| + epsilon), images generated from the same input with
-    codes z_1, z_2 (no gradient through the codes' distance)."""
-    image_1, image_2, z_1, z_2 = _float32(image_1, image_2, z_1, z_2)
-    spread = _mean_over_features(ops.abs(image_1 - image_2))
-    distance = ops.stop_gradient(_mean_over_features(ops.abs(z_1 - z_2)))
-    return 1.0 / (spread / distance + epsilon)
-
-
 def discriminator_loss(real_logits, fake_logits, mode="nonsaturating"):
     """D loss per example, summed over scales, averaged over patch positions.
 
@@ -100,7 +90,6 @@ E_G_TERMS = (
     "self_recon",
     "identity",
     "latent",
-    "mode_seeking",
     "random_perceptual",
 )
 
@@ -171,8 +160,6 @@ def generator_terms(s, b, t, fake_logits, config, perceptual=None):
         main["identity"] = global_mean(l1(s, t.s_identity))
     if weight("latent"):
         random["latent"] = global_mean(l1(t.mu_r, t.z_r))
-    if weight("mode_seeking"):
-        main["mode_seeking"] = global_mean(mode_seeking(t.b_s, t.b_r, t.z_b, t.z_r))
     # ||VGG(s_b) - VGG(b)||^2 and ||VGG(s_r) - VGG(b)||^2, one network call.
     compared = [
         (group, name, image)

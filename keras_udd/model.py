@@ -49,9 +49,8 @@ class Translation:
     s, b are the real sharp and blurred batch; z_b = mu + eps * sigma of
     E^b(b); h are the features of generator_shared."""
 
-    mu: object  # E^b(b): the mean and log-variance of b's blur code,
+    mu: object  # E^b(b): the mean and log-variance of b's blur code.
     logvar: object
-    z_b: object  # and the code drawn from them.
     s_b: object  # G_S(E^c_B(b), z_b): b deblurred.
     b_s: object  # G_B(E^c_S(s), z_b): s blurred with b's blur.
     s_recon: object = None  # G_S(E^c_S(s), z_b): s reconstructed.
@@ -59,7 +58,7 @@ class Translation:
     s_identity: object = None  # G_S(E^c_B(s), mu(E^b(s))): s deblurred.
     z_r: object = None  # Random branch: a blur code drawn from N(0, I),
     s_r: object = None  # G_S(E^c_B(b), z_r),
-    b_r: object = None  # G_B(E^c_S(s), z_r) (also for the mode-seeking term),
+    b_r: object = None  # G_B(E^c_S(s), z_r),
     mu_r: object = None  # mu(E^b(b_r)), regressed onto z_r.
     s_hat: object = None  # G_S(E^c_B(b_s), z_bs), z_bs from E^b(b_s): cycle of s.
     b_hat: object = None  # G_B(E^c_S(s_b), z_bs): cycle of b.
@@ -485,23 +484,19 @@ class UIDGAN(PrebuiltModel):
         if full and self._weight("self_recon"):
             to_sharp["s_recon"], to_blurred["b_recon"] = (h_s, z_b, s), (h_b, z_b, b)
         z_r = None
-        random_branch = self.config.random_branch
-        if random_branch or (full and self._weight("mode_seeking")):
+        if self.config.random_branch:
             z_r = self.sample_normal(ops.shape(z_b), Z_RANDOM)
-            to_blurred["b_r"] = (h_s, z_r, s)
-            if random_branch:
-                to_sharp["s_r"] = (h_b, z_r, b)
+            to_sharp["s_r"], to_blurred["b_r"] = (h_b, z_r, b), (h_s, z_r, s)
         t = Translation(
             mu=mu,
             logvar=logvar,
-            z_b=z_b,
             z_r=z_r,
             **self._decode(self.decoder_sharp, to_sharp),
             **self._decode(self.decoder_blurred, to_blurred),
         )
-        if full and self._weight("identity"):
-            t.s_identity = self.deblurrer(s)
         if full:
+            if self._weight("identity"):  # The deblurrer as at test time.
+                t.s_identity = self.deblurrer(s)
             self._cycle(t)
         return t
 

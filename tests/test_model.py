@@ -39,7 +39,7 @@ def snapshot(variables):
 LOSS_WEIGHTS = (
     "adversarial_weight", "cycle_weight", "kl_weight", "perceptual_weight",
     "random_perceptual_weight", "self_recon_weight", "latent_weight",
-    "mode_seeking_weight", "identity_weight",
+    "identity_weight",
 )  # fmt: skip
 
 
@@ -217,7 +217,7 @@ def test_a_weight_of_0_computes_nothing_for_its_term(tiny_config, batch, term,
         expected["Decoder.call"] = 2
     assert {k: calls[k] for k in expected} == expected
     off = {term, f"random_{term}"}  # The random branch's adversarial term too.
-    off |= {"identity", "mode_seeking"}  # Off by default (not the reference's).
+    off.add("identity")  # Off by default (not the reference's).
     assert set(logs) == {"loss", "d_loss", "g_loss", *losses.E_G_TERMS} - off
     named = [t for t in losses.E_G_TERMS if t in logs]
     assert float(logs["g_loss"]) == pytest.approx(sum(float(logs[t]) for t in named))
@@ -396,42 +396,6 @@ def test_identity_term_trains_the_deblurring_path_only(tiny_config, batch):
         assert any(changed(before[n.name], n.trainable_variables)), n.name
     for n in untouched:
         assert not any(changed(before[n.name], n.trainable_variables)), n.name
-
-
-def test_mode_seeking_makes_the_blur_generator_use_its_code(tiny_config, batch):
-    """With only the mode-seeking term on (no random branch), G_B learns to
-    draw images further apart for different codes; G_S is not trained by it.
-    (A residual G_B starts exactly as the identity, where |.| has no
-    gradient: its last conv is made non-zero first, as other terms do.)"""
-    config = only_terms(
-        dataclasses.replace(tiny_config, mode_seeking_weight=1.0),
-        "mode_seeking_weight", random_branch=False, residual_output=True,
-        learning_rate=1e-2,
-    )  # fmt: skip
-    keras.utils.set_random_seed(0)
-    model = UIDGAN(config)
-    model.compile()
-    rng = np.random.default_rng(3)
-    for v in model.decoder_blurred.to_image.weights:
-        v.assign(rng.normal(0, 0.01, v.shape).astype("float32"))
-    s = batch[0]
-    z_1, z_2 = np.zeros((2, config.blur_dim), "float32"), np.ones((2, 8), "float32")
-
-    def spread():
-        h = model.generator_shared(model.content_shared(model.content_encoder_sharp(s)))
-        return float(np.mean(np.abs(
-            np.asarray(model.decoder_blurred((h, z_1, s)))
-            - np.asarray(model.decoder_blurred((h, z_2, s)))
-        )))  # fmt: skip
-
-    before = spread()
-    sharp0 = snapshot(model.decoder_sharp.trainable_variables)
-    for _ in range(5):
-        logs = model.train_step(batch, update_generators=True)
-    assert set(logs) == {"d_loss", "g_loss", "loss", "mode_seeking"}
-    assert model.disc_blurred_random is None
-    assert spread() > 1.5 * before > 0
-    assert not any(changed(sharp0, model.decoder_sharp.trainable_variables))
 
 
 def test_d_to_g_step_ratio_over_fit(tiny_config, batch):
@@ -735,8 +699,7 @@ def test_every_logged_term_is_its_formula_on_the_right_images(
     adds the image it translates (the decoders' last convs made non-zero)."""
     weights = dict(adversarial_weight=1.5, cycle_weight=2.0, kl_weight=0.3,
                    perceptual_weight=0.7, self_recon_weight=1.3, latent_weight=0.9,
-                   random_perceptual_weight=0.4, mode_seeking_weight=0.6,
-                   identity_weight=1.1)  # fmt: skip
+                   random_perceptual_weight=0.4, identity_weight=1.1)  # fmt: skip
     config = dataclasses.replace(
         tiny_config, content_noise_stddev=0.0, weight_decay=0.0,
         perceptual_network="lowpass", lowpass_factor=4, residual_output=residual,
@@ -807,16 +770,6 @@ def test_every_logged_term_is_its_formula_on_the_right_images(
                 code(s)[0],
                 s,
             ),
-        ),  # fmt: skip
-        "mode_seeking": float(
-            np.mean(
-                1
-                / (
-                    np.mean(np.abs(b_s - b_r), axis=(1, 2, 3))
-                    / np.mean(np.abs(z_b - z_r), axis=1)
-                    + 1e-5
-                )
-            )
         ),  # fmt: skip
     }
     pairs = [
