@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 def opt(default, help: str):
@@ -319,11 +319,17 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:
-        return cls(
-            model=ModelConfig(**d.get("model", {})),
-            data=DataConfig(**d.get("data", {})),
-            train=TrainConfig(**d.get("train", {})),
-        )
+        """The config of `to_dict`'s form; a setting this version does not
+        know (e.g. from a run of another version) is a ValueError naming it."""
+        sections = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+        for section, kind in sections.items():
+            unknown = set(d.get(section, {})) - {f.name for f in fields(kind)}
+            if unknown:
+                raise ValueError(
+                    f"unknown {section} settings {', '.join(sorted(unknown))} "
+                    "(written by another version of keras_udd?)"
+                )
+        return cls(**{s: kind(**d.get(s, {})) for s, kind in sections.items()})
 
     def save(self, path) -> None:
         with open(path, "w") as f:
@@ -332,4 +338,8 @@ class Config:
     @classmethod
     def load(cls, path) -> Config:
         with open(path) as f:
-            return cls.from_dict(json.load(f))
+            d = json.load(f)
+        try:
+            return cls.from_dict(d)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None

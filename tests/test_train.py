@@ -273,6 +273,16 @@ def test_run_folder_new_resume_different_finished_overwrite(tmp_path):
     assert (tmp_path / "run" / "notes.txt").exists()  # Only run files go.
 
 
+def test_a_config_with_an_unknown_setting_names_file_and_setting(tmp_path):
+    """A run folder written by another version (a setting since removed)."""
+    d = Config().to_dict()
+    d["model"]["mode_seeking_weight"] = 0.0
+    (tmp_path / "config.json").write_text(json.dumps(d))
+    with pytest.raises(ValueError, match="config.json: unknown model settings "
+                       "mode_seeking_weight"):  # fmt: skip
+        Config.load(tmp_path / "config.json")
+
+
 def test_changing_only_how_often_a_run_backs_up_or_logs_still_resumes(tmp_path):
     cfg = tiny_config(tmp_path)
     assert runs.prepare_run_folder(cfg) == "new"
