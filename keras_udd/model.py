@@ -23,7 +23,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_udd import distribute, losses
-from keras_udd.config import ModelConfig
+from keras_udd.config import Config, ModelConfig
 from keras_udd.discriminators import MultiScaleDiscriminator
 from keras_udd.encoders import BlurEncoder, ContentEncoder, SharedContentBlock
 from keras_udd.generators import Decoder
@@ -150,7 +150,7 @@ class UIDGAN(PrebuiltModel):
     def __init__(self, config=None, name="uid_gan", **overrides):
         super().__init__(name=name)
         if isinstance(config, dict):
-            config = ModelConfig(**config)
+            config = Config.from_dict({"model": config}).model
         self.config = dataclasses.replace(config or ModelConfig(), **overrides)
         c = self.config
         width = 4 * c.content_filters
@@ -403,7 +403,7 @@ class UIDGAN(PrebuiltModel):
     def from_config(cls, config):
         config = dict(config)
         name = config.pop("name", "uid_gan")
-        return cls(ModelConfig(**config), name=name)
+        return cls(config, name=name)
 
     def _d_variables(self):
         return [v for d in self.discriminators for v in d.trainable_variables]

@@ -232,6 +232,15 @@ def test_bad_config_is_rejected():
         UIDGAN(ModelConfig(vgg_layer="block9_conv9", vgg_weights=None))
 
 
+def test_a_checkpoint_config_with_an_unknown_setting_is_named(tiny_config):
+    """A .keras file of another version (a setting since removed) fails
+    naming the setting, through Keras' deserialization too."""
+    serialized = keras.saving.serialize_keras_object(UIDGAN(tiny_config))
+    serialized["config"]["mode_seeking_weight"] = 0.0
+    with pytest.raises(ValueError, match="unknown model settings mode_seeking_weight"):
+        keras.saving.deserialize_keras_object(serialized)
+
+
 # -------------------------------------------------------------------- losses
 def test_losses_are_zero_where_they_should_be():
     x = np.random.default_rng(0).normal(size=(3, 4, 4, 3)).astype("float32")
