@@ -70,19 +70,19 @@ def test_deblur_function_and_evaluate_take_the_name(shipped):
 
 # PSNR (dB) the shipped `text` model must gain over the blurred input on every
 # third test page, by blur family (a floor below what it measured on those
-# pages, AMD EPYC family 25 model 17: nearly sharp -0.04, linear +0.07,
-# Gaussian +0.60, camera shake +0.50, defocus +0.76; all 22 pages +0.35).
-FAMILY_FLOORS = {"sharp": -0.2, "linear": -0.1, "gaussian": 0.3, "shake": 0.3,
-                 "defocus": 0.4}  # fmt: skip
+# pages, AMD EPYC family 25 model 17: nearly sharp -0.01, linear +0.12,
+# Gaussian +0.68, camera shake +0.54, defocus +0.95; all 22 pages +0.42).
+FAMILY_FLOORS = {"sharp": -0.1, "linear": 0.0, "gaussian": 0.4, "shake": 0.3,
+                 "defocus": 0.6}  # fmt: skip
 
 
 def test_shipped_text_model_by_blur_family_and_does_no_harm():
     """Quality regression (inference only): the `text` model that ships in
     the package loads offline, is deterministic and keeps odd sizes; on every
     third page of its domain's test split (22 pages, never seen in training)
-    it gains PSNR over the blurred input on the whole (at least 0.2 dB;
-    measured +0.35) and by blur family as `FAMILY_FLOORS`, and a sharp page
-    comes back at least 30 dB from itself (do no harm; measured 48.3 dB)."""
+    it gains PSNR over the blurred input on the whole (at least 0.3 dB;
+    measured +0.42) and by blur family as `FAMILY_FLOORS`, and a sharp page
+    comes back at least 30 dB from itself (do no harm; measured 49.9 dB)."""
     import dataclasses
 
     import keras_udd
@@ -106,7 +106,7 @@ def test_shipped_text_model_by_blur_family_and_does_no_harm():
     for name, floor in FAMILY_FLOORS.items():
         assert gains[name] >= floor, (name, gains)
     assert scores["images"] == 22
-    assert scores["psnr"] - scores["psnr_blurred"] >= 0.2, gains
+    assert scores["psnr"] - scores["psnr_blurred"] >= 0.3, gains
     assert scores["psnr_identity"] >= 30.0
 
 
@@ -127,7 +127,7 @@ def test_shipped_text_model_exports_a_usable_full_int8_model(tmp_path, capsys):
     domain's validation pages: on 4 test pages its PSNR from the float32
     Keras output is at least 30 dB and it still beats the blurred input
     (measured on the development machine, AMD EPYC family 25 model 17:
-    47.2 dB; 30.38 dB from the sharp pages vs 30.19 for the blurred ones)."""
+    45.9 dB; 30.76 dB from the sharp pages vs 30.19 for the blurred ones)."""
     import dataclasses
 
     from keras_udd.data import make_test_dataset
