@@ -46,8 +46,9 @@ PRESETS: dict[str, dict[str, dict]] = {
             "adversarial_weight": 0.3,
             # G_B's GAN term counted 3x (weight 0.9): at 0.3 G_B blurs sharp
             # crops half as much as real blur differs (0.036 vs 0.070 per
-            # pixel), so the sharp cycle shows G_S too little blur; 4,000-step
-            # probe: validation 26.83 vs 26.64 dB (docs/experiments.md, I).
+            # pixel), so the sharp cycle shows G_S too little blur; x3: 0.055,
+            # test split 27.29 vs 27.24 dB, nearly sharp pages -0.07 vs -0.17
+            # (full runs; docs/experiments.md, I and J).
             "blurred_adversarial_factor": 3.0,
             # The DRIT random-z branch off: 0.26 instead of 0.40 s per step.
             "random_branch": False,
