@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.learn_text import machine  # noqa: E402
+from bench.learn_text import machine, portable, thread_env  # noqa: E402
 from keras_udd import runs  # noqa: E402
 
 PROBES = ROOT / "bench" / "results" / "probes"
@@ -139,15 +139,10 @@ def train(args) -> dict:
         "--time-limit-minutes", "0", "--output-dir", str(out), "--overwrite",
         *args.flags,
     ]  # fmt: skip
-    env = {
-        **os.environ,
-        "TF_NUM_INTRAOP_THREADS": str(args.threads),
-        "TF_NUM_INTEROP_THREADS": str(args.threads),
-    }
     print(" ".join(command), flush=True)
     start = time.monotonic()
     try:
-        code = subprocess.call(command, cwd=ROOT, env=env)
+        code = subprocess.call(command, cwd=ROOT, env=thread_env(args.threads))
     except KeyboardInterrupt:  # Ctrl-C: the epochs validated so far count.
         code = "interrupted"
     minutes = (time.monotonic() - start) / 60
@@ -172,7 +167,7 @@ def record(args, curve, command, minutes: float) -> dict:
     result = {
         "name": name,
         "flags": (["--supervised"] if args.supervised else []) + args.flags,
-        "command": command,
+        "command": [portable(arg) for arg in command],
         "threads": args.threads,
         "minutes": round(minutes, 1),
         "machine": machine(),

@@ -308,6 +308,23 @@ class TrainConfig:
     )
 
 
+SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+
+
+def section_from_dict(section: str, values: dict):
+    """One section of the config ("model", "data" or "train") from
+    `Config.to_dict`'s form; a setting this version does not know (e.g. from
+    a run of another version) is a ValueError naming it."""
+    kind = SECTIONS[section]
+    unknown = set(values) - {f.name for f in fields(kind)}
+    if unknown:
+        raise ValueError(
+            f"unknown {section} settings {', '.join(sorted(unknown))} "
+            "(written by another version of keras_udd?)"
+        )
+    return kind(**values)
+
+
 @dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -319,17 +336,8 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:
-        """The config of `to_dict`'s form; a setting this version does not
-        know (e.g. from a run of another version) is a ValueError naming it."""
-        sections = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
-        for section, kind in sections.items():
-            unknown = set(d.get(section, {})) - {f.name for f in fields(kind)}
-            if unknown:
-                raise ValueError(
-                    f"unknown {section} settings {', '.join(sorted(unknown))} "
-                    "(written by another version of keras_udd?)"
-                )
-        return cls(**{s: kind(**d.get(s, {})) for s, kind in sections.items()})
+        """The config of `to_dict`'s form; see `section_from_dict`."""
+        return cls(**{s: section_from_dict(s, d.get(s, {})) for s in SECTIONS})
 
     def save(self, path) -> None:
         with open(path, "w") as f:

@@ -23,7 +23,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_udd import distribute, losses
-from keras_udd.config import Config, ModelConfig
+from keras_udd.config import ModelConfig, section_from_dict
 from keras_udd.discriminators import MultiScaleDiscriminator
 from keras_udd.encoders import BlurEncoder, ContentEncoder, SharedContentBlock
 from keras_udd.generators import Decoder
@@ -150,7 +150,7 @@ class UIDGAN(PrebuiltModel):
     def __init__(self, config=None, name="uid_gan", **overrides):
         super().__init__(name=name)
         if isinstance(config, dict):
-            config = Config.from_dict({"model": config}).model
+            config = section_from_dict("model", config)
         self.config = dataclasses.replace(config or ModelConfig(), **overrides)
         c = self.config
         width = 4 * c.content_filters
