@@ -26,8 +26,9 @@ class ModelConfig:
     only it needs, e.g. the cycle's with `cycle_weight=0`) or logged, and the
     networks that only it needs are not built (`perceptual_weight=0` and
     `random_perceptual_weight=0` build no VGG19; `random_branch=False` builds
-    no D_S2 / D_B2). The discriminators are built and trained whatever
-    `adversarial_weight` is; at 0 the E/G step does not run them.
+    no D_S2 / D_B2, `content_adversarial_weight=0` no D_c). The image
+    discriminators are built and trained whatever `adversarial_weight` is; at
+    0 the E/G step does not run them.
     """
 
     # Architecture.
@@ -79,6 +80,13 @@ class ModelConfig:
         "Not the reference's: weight of L1(s, G_S(E^c_B(s), mu(E^b(s)))), "
         "CycleGAN's identity term: the deblurring path leaves sharp images as "
         "they are (0: off, as the reference).",
+    )
+    content_adversarial_weight: float = opt(
+        0.0,
+        "Not the reference's (DRIT's, which UID-GAN builds on): weight of the "
+        "E/G term against a content discriminator D_c that tells E^c_S's "
+        "codes from E^c_B's, so that a blurred image's content code cannot "
+        "carry its blur (0: off, no D_c, as the reference).",
     )
     random_branch: bool = opt(True, "Reference-code extra: z_r ~ N(0, I), D_S2, D_B2.")
     latent_weight: float = opt(
@@ -143,6 +151,7 @@ class ModelConfig:
             "perceptual_weight",
             "self_recon_weight",
             "identity_weight",
+            "content_adversarial_weight",
             "latent_weight",
             "random_perceptual_weight",
             "weight_decay",

@@ -89,6 +89,7 @@ E_G_TERMS = (
     "perceptual",
     "self_recon",
     "identity",
+    "content_adversarial",
     "latent",
     "random_perceptual",
 )
@@ -120,7 +121,7 @@ def discriminators_loss(pairs, gan_mode):
     return total
 
 
-def generator_terms(s, b, t, fake_logits, config, perceptual=None):
+def generator_terms(s, b, t, fake_logits, config, perceptual=None, content_logits=None):
     """The weighted E/G loss terms (global means) as two groups, (main,
     random): the reference's two E/G updates; `random` is empty without the
     random branch. A term of weight 0 is left out and not computed.
@@ -129,7 +130,8 @@ def generator_terms(s, b, t, fake_logits, config, perceptual=None):
     (model.py); fake_logits: the discriminators' logits of t's fakes, in the
     order D_S(s_b), D_B(b_s)[, D_S2(s_r), D_B2(b_r)] (none when the
     adversarial weight is 0); perceptual: the network the perceptual terms
-    compare features of (VGG19 or low-pass).
+    compare features of (VGG19 or low-pass); content_logits: D_c's logits of
+    E^c_B(b) (None without D_c), which the E/G term makes look like E^c_S's.
     """
 
     def weight(term):
@@ -158,6 +160,8 @@ def generator_terms(s, b, t, fake_logits, config, perceptual=None):
         )
     if weight("identity"):
         main["identity"] = global_mean(l1(s, t.s_identity))
+    if weight("content_adversarial"):
+        main["content_adversarial"] = adversarial([content_logits])
     if weight("latent"):
         random["latent"] = global_mean(l1(t.mu_r, t.z_r))
     # ||VGG(s_b) - VGG(b)||^2 and ||VGG(s_r) - VGG(b)||^2, one network call.

@@ -9,6 +9,7 @@ Paper symbol -> code name (the only place they are mapped):
     G_B         generator_shared, then decoder_blurred  (content, z) -> blurred
     D_S, D_B    disc_sharp, disc_blurred      real vs s_b, real vs b_s
     D_S2, D_B2  disc_sharp_random, disc_blurred_random  real vs z_r outputs
+    D_c         disc_content (an option; DRIT's)   E^c_S(s) vs E^c_B(b) codes
     VGG         perceptual                    frozen VGG19 conv3_3 features
     s, b        the training batch: real unpaired sharp and blurred images
     s_b, b_s, s_hat, b_hat, ...  fields of `Translation`, the forward pass
@@ -24,7 +25,7 @@ from keras import ops
 
 from keras_udd import distribute, losses
 from keras_udd.config import ModelConfig, section_from_dict
-from keras_udd.discriminators import MultiScaleDiscriminator
+from keras_udd.discriminators import ContentDiscriminator, MultiScaleDiscriminator
 from keras_udd.encoders import BlurEncoder, ContentEncoder, SharedContentBlock
 from keras_udd.generators import Decoder
 from keras_udd.keras_private import PrebuiltModel, compiled_step
@@ -51,6 +52,8 @@ class Translation:
 
     mu: object  # E^b(b): the mean and log-variance of b's blur code.
     logvar: object
+    content_s: object  # E^c_S(s) and E^c_B(b), with the training noise.
+    content_b: object
     s_b: object  # G_S(E^c_B(b), z_b): b deblurred.
     b_s: object  # G_B(E^c_S(s), z_b): s blurred with b's blur.
     s_recon: object = None  # G_S(E^c_S(s), z_b): s reconstructed.
@@ -179,6 +182,11 @@ class UIDGAN(PrebuiltModel):
         self.disc_blurred_random = (
             disc(name="disc_blurred_random") if c.random_branch else None
         )
+        self.disc_content = (
+            ContentDiscriminator(width, name="disc_content")
+            if self._weight("content_adversarial")
+            else None
+        )
         self.perceptual = None
         if self._weight("perceptual") or self._weight("random_perceptual"):
             self.perceptual = (
@@ -248,6 +256,7 @@ class UIDGAN(PrebuiltModel):
 
     @property
     def discriminators(self):
+        """Every discriminator that is built, trained by the D optimizer."""
         return [
             d
             for d in (
@@ -255,6 +264,7 @@ class UIDGAN(PrebuiltModel):
                 self.disc_blurred,
                 self.disc_sharp_random,
                 self.disc_blurred_random,
+                self.disc_content,
             )
             if d is not None
         ]
@@ -281,7 +291,7 @@ class UIDGAN(PrebuiltModel):
         self.decoder_sharp((features, mu, image))
         self.decoder_blurred((features, mu, image))
         for disc in self.discriminators:
-            disc(image)
+            disc(content if disc is self.disc_content else image)
         if self.perceptual is not None:
             self.perceptual(image)
         self.deblurrer(image)
@@ -488,6 +498,8 @@ class UIDGAN(PrebuiltModel):
             z_r = self.sample_normal(ops.shape(z_b), Z_RANDOM)
             to_sharp["s_r"], to_blurred["b_r"] = (h_b, z_r, b), (h_s, z_r, s)
         t = Translation(
+            content_s=content_s,
+            content_b=content_b,
             mu=mu,
             logvar=logvar,
             z_r=z_r,
@@ -536,10 +548,14 @@ class UIDGAN(PrebuiltModel):
 
     def _discriminator_step(self, s, b, t):
         """One update of every discriminator on real vs (detached) fake
-        images; returns the D loss (global mean)."""
+        images, and of D_c on E^c_S's (as real) vs E^c_B's codes; returns the
+        D loss (global mean)."""
+        pairs = self._discriminator_pairs(s, b, t)
+        if self.disc_content is not None:
+            pairs.append((self.disc_content, t.content_s, t.content_b))
         pairs = [
-            (disc, real, ops.stop_gradient(fake))
-            for disc, real, fake in self._discriminator_pairs(s, b, t)
+            (disc, ops.stop_gradient(real), ops.stop_gradient(fake))
+            for disc, real, fake in pairs
         ]
         d_vars = self._d_variables()
         with tf.GradientTape() as tape:
@@ -557,8 +573,11 @@ class UIDGAN(PrebuiltModel):
             fake_logits = [
                 disc(fake) for disc, _, fake in self._discriminator_pairs(s, b, t)
             ]
+        content_logits = None
+        if self.disc_content is not None:
+            content_logits = self.disc_content(t.content_b)
         return losses.generator_terms(
-            s, b, t, fake_logits, self.config, self.perceptual
+            s, b, t, fake_logits, self.config, self.perceptual, content_logits
         )
 
     def train_step(self, data, update_generators=None):

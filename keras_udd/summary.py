@@ -77,6 +77,7 @@ SYMBOLS = {
     "disc_blurred": "D_B",
     "disc_sharp_random": "D_S2",
     "disc_blurred_random": "D_B2",
+    "disc_content": "D_c (option, DRIT's)",
     "perceptual": "VGG19 to conv3_3 (frozen)",
 }
 

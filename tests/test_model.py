@@ -39,7 +39,7 @@ def snapshot(variables):
 LOSS_WEIGHTS = (
     "adversarial_weight", "cycle_weight", "kl_weight", "perceptual_weight",
     "random_perceptual_weight", "self_recon_weight", "latent_weight",
-    "identity_weight",
+    "identity_weight", "content_adversarial_weight",
 )  # fmt: skip
 
 
@@ -51,6 +51,15 @@ def only_terms(config, *keep, **overrides):
 
 def changed(before, variables):
     return [not np.array_equal(b, np.array(v)) for b, v in zip(before, variables)]
+
+
+def assert_changed_only(before, trained, untouched):
+    """Each network of `trained` changed from `before` ({name: snapshot}),
+    none of `untouched`."""
+    for n in trained:
+        assert any(changed(before[n.name], n.trainable_variables)), n.name
+    for n in untouched:
+        assert not any(changed(before[n.name], n.trainable_variables)), n.name
 
 
 # ------------------------------------------------------------------ networks
@@ -217,7 +226,7 @@ def test_a_weight_of_0_computes_nothing_for_its_term(tiny_config, batch, term,
         expected["Decoder.call"] = 2
     assert {k: calls[k] for k in expected} == expected
     off = {term, f"random_{term}"}  # The random branch's adversarial term too.
-    off.add("identity")  # Off by default (not the reference's).
+    off |= {"identity", "content_adversarial"}  # Off by default (not the reference's).
     assert set(logs) == {"loss", "d_loss", "g_loss", *losses.E_G_TERMS} - off
     named = [t for t in losses.E_G_TERMS if t in logs]
     assert float(logs["g_loss"]) == pytest.approx(sum(float(logs[t]) for t in named))
@@ -401,10 +410,35 @@ def test_identity_term_trains_the_deblurring_path_only(tiny_config, batch):
     before = {n.name: snapshot(n.trainable_variables) for n in trained + untouched}
     logs = model.train_step(batch, update_generators=True)
     assert set(logs) == {"d_loss", "g_loss", "loss", "identity"}
-    for n in trained:
-        assert any(changed(before[n.name], n.trainable_variables)), n.name
-    for n in untouched:
-        assert not any(changed(before[n.name], n.trainable_variables)), n.name
+    assert_changed_only(before, trained, untouched)
+
+
+def test_content_discriminator_pulls_blurred_codes_towards_sharp_ones(
+    tiny_config, batch
+):
+    """D_c (an option) learns in the D step from both domains' content codes;
+    its E/G term trains E^c_B and the shared block only: not E^c_S (its
+    codes are D_c's "real"), not E^b, not the generators."""
+    config = only_terms(
+        tiny_config, "content_adversarial_weight", content_adversarial_weight=1.0
+    )
+    assert UIDGAN(tiny_config).disc_content is None  # Off by default.
+    model = UIDGAN(config)
+    model.compile()
+    trained = (model.content_encoder_blurred, model.content_shared)
+    untouched = (
+        model.content_encoder_sharp, model.blur_encoder, model.generator_shared,
+        model.decoder_sharp, model.decoder_blurred,
+    )  # fmt: skip
+    before = {
+        n.name: snapshot(n.trainable_variables)
+        for n in trained + untouched + (model.disc_content,)
+    }
+    model.train_step(batch, update_generators=False)
+    assert all(changed(before["disc_content"], model.disc_content.trainable_variables))
+    logs = model.train_step(batch, update_generators=True)
+    assert set(logs) == {"d_loss", "g_loss", "loss", "content_adversarial"}
+    assert_changed_only(before, trained, untouched)
 
 
 def test_d_to_g_step_ratio_over_fit(tiny_config, batch):
@@ -708,7 +742,8 @@ def test_every_logged_term_is_its_formula_on_the_right_images(
     adds the image it translates (the decoders' last convs made non-zero)."""
     weights = dict(adversarial_weight=1.5, cycle_weight=2.0, kl_weight=0.3,
                    perceptual_weight=0.7, self_recon_weight=1.3, latent_weight=0.9,
-                   random_perceptual_weight=0.4, identity_weight=1.1)  # fmt: skip
+                   random_perceptual_weight=0.4, identity_weight=1.1,
+                   content_adversarial_weight=0.8)  # fmt: skip
     config = dataclasses.replace(
         tiny_config, content_noise_stddev=0.0, weight_decay=0.0,
         perceptual_network="lowpass", lowpass_factor=4, residual_output=residual,
@@ -793,11 +828,14 @@ def test_every_logged_term_is_its_formula_on_the_right_images(
 
     d_loss = sum(
         patch_mean(d(real), lambda x: softplus(-x)) + patch_mean(d(fake), softplus)
-        for d, real, fake in pairs
+        for d, real, fake in pairs + [(model.disc_content, c_s, c_b)]
     )
     # The E/G adversarial terms see the discriminators after their step.
     model.train_step(batch, update_generators=False)
     adversarial = [patch_mean(d(fake), lambda x: softplus(-x)) for d, _, fake in pairs]
+    raw["content_adversarial"] = patch_mean(
+        model.disc_content(c_b), lambda x: softplus(-x)
+    )
     raw["adversarial"] = adversarial[0] + 1.7 * adversarial[1]
     raw["random_adversarial"] = adversarial[2] + adversarial[3]
 
