@@ -17,7 +17,13 @@ import os
 import types
 import typing
 
-from keras_udd.config import Config, DataConfig, ModelConfig, TrainConfig
+from keras_udd.config import (
+    PERCEPTUAL_NETWORKS,
+    Config,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+)
 from keras_udd.presets import PRESETS, preset_config
 
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
@@ -29,7 +35,7 @@ TITLES = {
 CHOICES = {
     "domain": ("text", "face", "folder"),
     "gan_mode": ("nonsaturating", "lsgan"),
-    "perceptual_network": ("vgg19", "lowpass"),
+    "perceptual_network": PERCEPTUAL_NETWORKS,
     "strategy": ("auto", "default", "mirrored", "multiworker"),
     "text_tones": ("varied", "document"),
     "text_pages": ("document", "lines"),
@@ -80,6 +86,10 @@ def _parse_value(name, kind, optional):
     def parse(text):
         if optional and text.lower() == "none":
             return None
+        if name == "content_network_weights" and not os.path.isfile(text):
+            raise argparse.ArgumentTypeError(
+                f"expected 'none' or an existing .npz file, got {text!r}"
+            )
         if name == "vgg_weights":
             if text != "imagenet" and not os.path.isfile(text):
                 raise argparse.ArgumentTypeError(

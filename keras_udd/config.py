@@ -12,6 +12,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, fields
 
+PERCEPTUAL_NETWORKS = ("vgg19", "lowpass", "content")
+
 
 def opt(default, help: str):
     """A config field: its default and its help text (the `--flag`'s help)."""
@@ -25,8 +27,9 @@ class ModelConfig:
     A loss weight of 0 turns the term off: it is not computed (nor the passes
     only it needs, e.g. the cycle's with `cycle_weight=0`) or logged, and the
     networks that only it needs are not built (`perceptual_weight=0` and
-    `random_perceptual_weight=0` build no VGG19; `random_branch=False` builds
-    no D_S2 / D_B2, `content_adversarial_weight=0` no D_c). The image
+    `random_perceptual_weight=0` build no perceptual network;
+    `random_branch=False` builds no D_S2 / D_B2, `content_adversarial_weight=0`
+    no D_c). The image
     discriminators are built and trained whatever `adversarial_weight` is; at
     0 the E/G step does not run them.
     """
@@ -102,10 +105,16 @@ class ModelConfig:
     perceptual_network: str = opt(
         "vgg19",
         "Feature network of the perceptual terms: 'vgg19' (the paper's; see "
-        "--vgg-weights) or 'lowpass' (--lowpass-factor average pooling: no "
-        "weights, for training offline).",
+        "--vgg-weights), 'lowpass' (--lowpass-factor average pooling: no "
+        "weights, for training offline) or 'content' (a small network trained "
+        "offline on the domain's sharp images: --content-network-weights).",
     )
     lowpass_factor: int = opt(8, '"lowpass": average pooling of this many pixels.')
+    content_network_weights: str | None = opt(
+        None,
+        '"content": the .npz that bench/train_content_network.py writes (None: '
+        "random weights; for tests).",
+    )
     vgg_weights: str | None = opt(
         "imagenet",
         "VGG19 weights of the perceptual loss: 'imagenet' (downloaded once to "
@@ -136,9 +145,9 @@ class ModelConfig:
             raise ValueError(
                 f"gan_mode must be 'nonsaturating' or 'lsgan', got {self.gan_mode!r}"
             )
-        if self.perceptual_network not in ("vgg19", "lowpass"):
+        if self.perceptual_network not in PERCEPTUAL_NETWORKS:
             raise ValueError(
-                "perceptual_network must be 'vgg19' or 'lowpass', got "
+                "perceptual_network must be 'vgg19', 'lowpass' or 'content', got "
                 f"{self.perceptual_network!r}"
             )
         if self.d_steps_per_g_step < 1:

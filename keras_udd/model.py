@@ -11,6 +11,7 @@ Paper symbol -> code name (the only place they are mapped):
     D_S2, D_B2  disc_sharp_random, disc_blurred_random  real vs z_r outputs
     D_c         disc_content (an option; DRIT's)   E^c_S(s) vs E^c_B(b) codes
     VGG         perceptual                    frozen VGG19 conv3_3 features
+                                              (or a stand-in: perceptual.py)
     s, b        the training batch: real unpaired sharp and blurred images
     s_b, b_s, s_hat, b_hat, ...  fields of `Translation`, the forward pass
 """
@@ -32,7 +33,7 @@ from keras_udd.keras_private import PrebuiltModel, compiled_step
 from keras_udd.layers import ResidualBlock
 from keras_udd.metrics import psnr, ssim, to_unit_range
 from keras_udd.optimizers import OptimizerPair
-from keras_udd.perceptual import LowPassFeatures, PerceptualNetwork
+from keras_udd.perceptual import ContentNetwork, LowPassFeatures, PerceptualNetwork
 from keras_udd.schedules import ConstantThenLinearDecay, scale_by_factor
 
 MIN_IMAGE_SIZE = 16  # E^b halves H and W four times.
@@ -189,11 +190,12 @@ class UIDGAN(PrebuiltModel):
         )
         self.perceptual = None
         if self._weight("perceptual") or self._weight("random_perceptual"):
-            self.perceptual = (
-                LowPassFeatures(c.lowpass_factor, name="perceptual")
-                if c.perceptual_network == "lowpass"
-                else PerceptualNetwork(c.vgg_layer, name="perceptual")
-            )
+            if c.perceptual_network == "lowpass":
+                self.perceptual = LowPassFeatures(c.lowpass_factor, name="perceptual")
+            elif c.perceptual_network == "content":
+                self.perceptual = ContentNetwork(name="perceptual")
+            else:
+                self.perceptual = PerceptualNetwork(c.vgg_layer, name="perceptual")
         self.deblurrer = Deblurrer(
             self.content_encoder_blurred,
             self.content_shared,
@@ -322,7 +324,8 @@ class UIDGAN(PrebuiltModel):
         first half and then decays linearly to 0, for both optimizers. Weight
         decay is the config's L2 term, added to every gradient in train_step
         (as PyTorch's Adam does). Loads the pretrained VGG19 weights named by
-        `vgg_weights` unless `load_perceptual_weights` is False. Other keyword
+        `vgg_weights` (or the content network's, `content_network_weights`)
+        unless `load_perceptual_weights` is False. Other keyword
         arguments (`jit_compile`, `run_eagerly`) go to `keras.Model.compile`.
         Both optimizers' rates (floats or schedules) are made their rate times
         `learning_rate_factor`, and `optimizer` becomes the `OptimizerPair`
@@ -349,13 +352,18 @@ class UIDGAN(PrebuiltModel):
         self.optimizer = OptimizerPair(self, d_rate.unscaled(0))
         self.d_optimizer.build(self._d_variables())
         self.g_optimizer.build(self._g_variables())
+        weights = (
+            c.content_network_weights
+            if isinstance(self.perceptual, ContentNetwork)
+            else c.vgg_weights
+        )
         if (
             load_perceptual_weights
-            and isinstance(self.perceptual, PerceptualNetwork)
-            and c.vgg_weights is not None
+            and isinstance(self.perceptual, (PerceptualNetwork, ContentNetwork))
+            and weights is not None
             and not self._perceptual_loaded
         ):
-            self.perceptual.load_pretrained(c.vgg_weights)
+            self.perceptual.load_pretrained(weights)
             self._perceptual_loaded = True
 
     def _default_optimizer(self, total_steps):

@@ -1,9 +1,11 @@
-"""The fixed feature networks of the perceptual loss: VGG19 (the paper's) and
-a low-pass alternative for training without ImageNet weights."""
+"""The fixed feature networks of the perceptual loss: VGG19 (the paper's), and
+two alternatives for training without ImageNet weights: a low-pass one and a
+small content network trained offline on the domain's own sharp images."""
 
 import os
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 # (name, filters) of Keras' VGG19 in order; filters None marks a max pool.
@@ -109,3 +111,67 @@ class LowPassFeatures(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="keras_udd")
+class ContentNetwork(layers.Layer):
+    """A small VGG-like feature network trained offline on the domain's sharp
+    images (`bench/train_content_network.py`: it learns to find the ink of
+    sharp text pages), frozen; features taken before the last conv's ReLU.
+
+    Input [N, H, W, 3] in [-1, 1]; 3x3 convs of `widths` (None: a 2x2 max
+    pool; default: 32, 32, pool, 64, 64), output [N, H / 2^p, W / 2^p,
+    widths[-1]]. The offline stand-in for the ImageNet VGG19 the paper's term
+    uses: features learnt to tell what is on the page, not its pixels.
+    `load_pretrained` reads the weights file the offline training writes.
+    """
+
+    def __init__(self, widths=(32, 32, None, 64, 64), **kwargs):
+        super().__init__(**kwargs)
+        self.widths = tuple(None if w is None else int(w) for w in widths)
+        if not self.widths or self.widths[-1] is None:
+            raise ValueError(f"widths must end with a conv width, got {widths!r}")
+        self.convs = [
+            None if w is None else layers.Conv2D(w, 3, padding="same", name=f"conv{i}")
+            for i, w in enumerate(self.widths)
+        ]
+        self.trainable = False
+
+    def build(self, input_shape):
+        channels = 3
+        for conv in self.convs:
+            if conv is not None:
+                conv.build((None, None, None, channels))
+                channels = conv.filters
+
+    def call(self, x):
+        for i, conv in enumerate(self.convs):
+            if conv is None:
+                x = ops.max_pool(x, 2, 2)
+            else:
+                x = conv(x) if i == len(self.convs) - 1 else ops.relu(conv(x))
+        return x
+
+    def save_pretrained(self, path):
+        """Writes the weights (and widths) as the .npz `load_pretrained` reads."""
+        arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(self.get_weights())}
+        np.savez(path, widths=np.array([w or 0 for w in self.widths]), **arrays)
+
+    def load_pretrained(self, path):
+        """Reads the weights `save_pretrained` wrote (offline training)."""
+        if not os.path.isfile(str(path)):
+            raise FileNotFoundError(
+                f"content_network_weights: no such file: {path!r} (train one "
+                "with bench/train_content_network.py, or None for random weights)"
+            )
+        with np.load(path) as saved:
+            widths = tuple(int(w) or None for w in saved["widths"])
+            if widths != self.widths:
+                raise ValueError(
+                    f"{path}: a content network of widths {widths}, this model's "
+                    f"has {self.widths}"
+                )
+            self.set_weights([saved[f"w{i}"] for i in range(len(saved.files) - 1)])
+
+    def get_config(self):
+        return {**super().get_config(), "widths": list(self.widths)}

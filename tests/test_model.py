@@ -722,6 +722,67 @@ def test_lowpass_perceptual_network_compares_pooled_images(tiny_config, batch):
         ModelConfig(perceptual_network="resnet")
 
 
+def test_content_network_weights_load_and_stay_frozen(tiny_config, tmp_path):
+    """perceptual_network="content": the offline-trained network's .npz is
+    loaded at compile, frozen, saved with the model; a wrong file is named."""
+    from keras_udd.perceptual import ContentNetwork
+
+    trained = ContentNetwork()
+    trained(np.zeros((1, 8, 8, 3), "float32"))
+    trained.set_weights([w + 0.01 * i for i, w in enumerate(trained.get_weights())])
+    path = tmp_path / "content.npz"
+    trained.save_pretrained(path)
+    model = UIDGAN(
+        tiny_config, perceptual_network="content", content_network_weights=str(path)
+    )
+    model.compile()
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 8, 8, 3)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(model.perceptual(x)), trained(x))
+    assert model.perceptual(x).shape == (2, 4, 4, 64)
+    assert not model.perceptual.trainable_weights
+    before = [np.array(w) for w in model.perceptual.weights]
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    for a, b in zip(before, loaded.perceptual.weights):
+        np.testing.assert_array_equal(a, b)
+    ContentNetwork(widths=(8, None, 8)).save_pretrained(tmp_path / "other.npz")
+    wrong = (
+        ("no-such.npz", FileNotFoundError, "no-such.npz"),
+        ("other.npz", ValueError, "widths"),  # Another network's weights.
+    )
+    for name, error, match in wrong:
+        with pytest.raises(error, match=match):
+            UIDGAN(
+                tiny_config,
+                perceptual_network="content",
+                content_network_weights=str(tmp_path / name),
+            ).compile()
+
+
+def test_content_network_trains_offline_on_sharp_pages(tiny_config, tmp_path):
+    """bench/train_content_network.py learns the ink of sharp pages and
+    writes the weights file --content-network-weights loads."""
+    import json
+
+    from bench import train_content_network
+
+    out = tmp_path / "content.npz"
+    argv = ["--pages", "4", "--val-pages", "2", "--steps", "4", "--batch", "4",
+            "--output", str(out)]  # fmt: skip
+    assert train_content_network.main(argv) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    before, after = record["validation_untrained"], record["validation_trained"]
+    assert after["bce"] < before["bce"]
+    model = UIDGAN(
+        tiny_config, perceptual_network="content", content_network_weights=str(out)
+    )
+    model.compile()
+    with np.load(out) as saved:
+        np.testing.assert_array_equal(model.perceptual.weights[0], saved["w0"])
+    with pytest.raises(SystemExit):
+        train_content_network.parse_args(["--output", str(tmp_path / "x.h5")])
+
+
 # ------------------------------------------------------------ golden terms
 class FixedCodesUIDGAN(UIDGAN):
     """eps = 0.1 for the blur codes, z_r = 2 for the random branch."""

@@ -57,6 +57,8 @@ def other_value(name, default, tmp_path):
         value = str(tmp_path)
     elif name == "vgg_weights":
         value = str(tmp_path / "vgg.h5")
+    elif name == "content_network_weights":
+        value = str(tmp_path / "content.npz")
     elif isinstance(default, int):
         value = default + (4 if name in ("crop_size", "load_size") else 1)
     elif isinstance(default, float):
@@ -70,6 +72,7 @@ def test_every_config_field_has_a_flag(tmp_path):
     """Each field is set by its own flag (parsed alone, to another value than
     its default) in every section that has it."""
     (tmp_path / "vgg.h5").write_bytes(b"")
+    (tmp_path / "content.npz").write_bytes(b"")
     for section in ("model", "data", "train"):
         for f in dataclasses.fields(getattr(Config(), section)):
             args, value = other_value(f.name, f.default, tmp_path)
@@ -108,6 +111,10 @@ def test_default_output_dir_names_the_domain():
         (["--crop-size", "64", "--load-size", "48"], "--load-size (48) must be >="),
         (["--cycle-weight", "-1"], "argument --cycle-weight: must be >= 0"),
         (["--vgg-weights", "/no/such/vgg.h5"], "argument --vgg-weights: expected"),
+        (
+            ["--content-network-weights", "/no/such.npz"],
+            "argument --content-network-weights: expected 'none' or an existing",
+        ),
         (["--strategy", "tpu"], "argument --strategy: invalid choice: 'tpu'"),
         (["--domain", "folder"], "--domain folder needs --sharp-dir and --blur-dir"),
         (
