@@ -18,7 +18,9 @@ apart (`code_spread`): a code that is the same for every page is unused,
 and G_S then applies one correction whatever the blur. For a training
 checkpoint (a UIDGAN, e.g. `runs/NAME/latest.keras`) also whether G_B uses
 the code (`blur_code_use`): how much it changes sharp crops, how far apart
-two random codes put its outputs, and whether E^b reads the code back.
+two random codes put its outputs, and whether E^b reads the code back; and
+whether G_S does (`deblur_code_use`): how much it changes blurred crops, how
+far apart two random codes put its outputs.
 
 Writes --results (JSON). Diagnostics only; nothing here is part of the model.
 """
@@ -133,6 +135,34 @@ def blur_code_use(model, sharp, seed=0) -> dict:
     }
 
 
+def deblur_code_use(model, blurred, seed=0) -> dict:
+    """Whether the G_S of UIDGAN `model` deblurs according to the blur code,
+    on `blurred` crops ([N, H, W, 3] in [-1, 1], H and W multiples of 4):
+    `change` mean |G_S(b, mu(E^b(b))) - b| (the deblurrer's change),
+    `codes_apart` mean |G_S(b, z1) - G_S(b, z2)| for two random codes z1,
+    z2 ~ N(0, I) per crop (as `blur_code_use`'s)."""
+    import numpy as np
+
+    blurred = np.asarray(blurred, np.float32)
+    rng = np.random.default_rng(seed)
+    z1, z2 = (
+        rng.normal(size=(len(blurred), model.config.blur_dim)).astype(np.float32)
+        for _ in range(2)
+    )
+    content = model.content_shared(model.content_encoder_blurred(blurred))
+    h = model.generator_shared(content)
+
+    def deblur(z):
+        inputs = (h, z, blurred) if model.config.residual_output else (h, z)
+        return np.asarray(model.decoder_sharp(inputs), np.float32)
+
+    own = deblur(np.asarray(model.blur_encoder(blurred)[0], np.float32))
+    return {
+        "change": round(float(np.abs(own - blurred).mean()), 5),
+        "codes_apart": round(float(np.abs(deblur(z1) - deblur(z2)).mean()), 5),
+    }
+
+
 def diagnose(fn, data_cfg, split="test", blur_encoder=None) -> dict:
     """{"psnr": mean PSNR of every variant, overall and by blur family}, and
     with `blur_encoder` (E^b of a Keras model) {"blur_code": `code_spread`}."""
@@ -197,9 +227,14 @@ def main(argv=None) -> int:
     report = diagnose(fn, data_cfg, args.split, encoder)
     if isinstance(model, UIDGAN):  # A training checkpoint.
         crops = make_test_examples(data_cfg, 16, split=args.split, whole=False)
-        sharp = next(iter(crops))["sharp"]
-        report["blur_code_use"] = blur_code_use(model, sharp)
+        crop = next(iter(crops))
+        report["blur_code_use"] = blur_code_use(model, crop["sharp"])
+        report["deblur_code_use"] = deblur_code_use(model, crop["blurred"])
         print(f"G_B and the blur code, on 16 sharp crops: {report['blur_code_use']}")
+        print(
+            "G_S and the blur code, on their 16 blurred crops: "
+            f"{report['deblur_code_use']}"
+        )
     names = list(report["psnr"]["all"])[1:]
     print("| family | pages | " + " | ".join(names) + " |")
     print("|---|---:|" + "---:|" * len(names))

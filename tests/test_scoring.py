@@ -232,6 +232,38 @@ def test_diagnose_text_blur_code_use():
     assert used["read_spread"] > 0.3
 
 
+def test_diagnose_text_deblur_code_use():
+    """bench/diagnose_text.py's G_S code use: a G_S that ignores its code
+    gives two codes' outputs 0 apart; one that adds it, their mean distance;
+    `change` is the change with the page's own code mu(E^b(b))."""
+    from types import SimpleNamespace
+
+    from bench.diagnose_text import deblur_code_use
+
+    def model(reads_code):
+        def deblur(inputs):
+            h, z, image = inputs
+            return image + (z[:, None, None, :] if reads_code else 0.25)
+
+        def encode(images):  # mu = 0.1 whatever the image.
+            mu = np.full((len(images), 3), 0.1, np.float32)
+            return mu, np.zeros_like(mu)
+
+        same = lambda x: x  # noqa: E731
+        return SimpleNamespace(
+            config=SimpleNamespace(blur_dim=3, residual_output=True),
+            content_encoder_blurred=same, content_shared=same,
+            generator_shared=same, decoder_sharp=deblur, blur_encoder=encode,
+        )  # fmt: skip
+
+    blurred = np.zeros((4, 8, 8, 3), np.float32)
+    unused = deblur_code_use(model(False), blurred)
+    assert unused == {"change": 0.25, "codes_apart": 0.0}
+    used = deblur_code_use(model(True), blurred)
+    assert used["change"] == pytest.approx(0.1, abs=1e-5)
+    assert 0.5 < used["codes_apart"] < 2.0  # E|z1 - z2| = 1.13 for N(0, I).
+
+
 def test_supervised_ceiling_trains_in_the_runs_precision(tmp_path, monkeypatch):
     """bench/learn_text.py's supervised ceiling: the GAN's --mixed-precision
     (bfloat16 here), validated every steps_per_epoch steps, the best-validated
