@@ -29,9 +29,8 @@ class ModelConfig:
     networks that only it needs are not built (`perceptual_weight=0` and
     `random_perceptual_weight=0` build no perceptual network;
     `random_branch=False` builds no D_S2 / D_B2, `content_adversarial_weight=0`
-    no D_c). The image
-    discriminators are built and trained whatever `adversarial_weight` is; at
-    0 the E/G step does not run them.
+    no D_c). The image discriminators are built and trained whatever
+    `adversarial_weight` is; at 0 the E/G step does not run them.
     """
 
     # Architecture.
