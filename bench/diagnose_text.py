@@ -1,6 +1,7 @@
 """Where a text deblurrer's error is: python bench/diagnose_text.py --model M
 
     python bench/diagnose_text.py --model runs/learn-text/best.keras
+    python bench/diagnose_text.py --model text --seed 1   # other pages
 
 On the test pages of the text domain the model was trained on
 (`keras_udd.runs.training_config`, else the `text-small` preset's data), per
@@ -205,6 +206,12 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True, help="a .keras model or name")
     parser.add_argument("--split", default="test", choices=("test", "unseen"))
     parser.add_argument(
+        "--seed",
+        type=int,
+        help="render the text domain with this seed (other pages; default: the "
+        "model's training seed)",
+    )
+    parser.add_argument(
         "--results", default=str(ROOT / "bench" / "results" / "diagnose_text.json")
     )
     args = parser.parse_args(argv)
@@ -218,6 +225,8 @@ def main(argv=None) -> int:
     from keras_udd.runs import training_config
 
     data_cfg = (training_config(args.model) or preset_config("text-small")).data
+    if args.seed is not None:
+        data_cfg.seed = args.seed
     encoder = model = None
     if pretrained.resolve(args.model).endswith(".keras"):
         model, deblurrer = verify.load_model(args.model)  # Its E^b too.
@@ -248,7 +257,10 @@ def main(argv=None) -> int:
             f"pages, {code['between_families']} between the families' means"
         )
     Path(args.results).write_text(
-        json.dumps({"model": args.model, "split": args.split, **report}, indent=2)
+        json.dumps(
+            {"model": args.model, "split": args.split, "seed": data_cfg.seed, **report},
+            indent=2,
+        )
         + "\n"
     )
     return 0
