@@ -138,7 +138,8 @@ def test_stream_started_at_a_batch_continues_the_uninterrupted_one():
 
 @pytest.mark.parametrize("split", ["test", "val"])
 def test_text_held_out_pairs_are_whole_aligned_and_deterministic(split):
-    cfg = small(noise_std=0.0, test_images=6, val_images=5)
+    # Seed 2: no page comes out unchanged (and so left out) under its kernel.
+    cfg = small(noise_std=0.0, test_images=6, val_images=5, seed=2)
     examples = make_test_examples(cfg, split=split)
     assert examples.element_spec["blurred"].shape.as_list() == [1, None, None, 3]
     batches = take(examples, 10)
@@ -327,6 +328,8 @@ def test_folder_test_dir_pairs(tmp_path, caplog):
     for path in sources[:4]:  # The fifth has no partner.
         image = np.asarray(Image.open(path)).astype(np.float32)
         out = blur.blur_image(image, blur.defocus_kernel(7, 2.5))
+        if path == sources[3]:  # A real pair stays, even one with no blur.
+            out = image
         Image.fromarray(np.round(out).astype(np.uint8)).save(
             test / "blurred" / path.name
         )

@@ -188,6 +188,22 @@ def test_held_out_pages_carry_their_blur_family_and_size():
         make_test_examples(pages(blur_kernel_size=15))
 
 
+def test_held_out_pairs_with_nothing_to_deblur_are_left_out():
+    # No noise, no JPEG: a nearly sharp kernel of small sigma moves no pixel
+    # by half a grey level, so its page comes out unchanged.
+    cfg = pages(noise_std=0.0, jpeg_prob=0.0)
+    bank, family = kernel_bank(cfg, "test"), kernel_labels(cfg, "test").family
+    kept = {}
+    for e in make_test_examples(cfg, split="test"):
+        assert np.any(e["blurred"][0].numpy() != e["sharp"][0].numpy())
+        kept[e["id"][0].numpy().decode()] = int(e["kernel_index"][0])
+    ids = build_domain(cfg).test.ids
+    assert kept == {s: i % len(bank) for i, s in enumerate(ids) if s in kept}
+    left_out = [i % len(bank) for i, s in enumerate(ids) if s not in kept]
+    assert 0 < len(left_out) < len(ids)
+    assert all(family[k] == "sharp" and bank[k].max() > 0.99 for k in left_out)
+
+
 # --- splits and the training stream ------------------------------------------
 
 

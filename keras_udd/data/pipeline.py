@@ -18,8 +18,9 @@ since sizes differ. Synthetic pairs blur held-out sharp image `i` of the split
 (whole, reflected borders) with kernel `i % n` of the split's own kernel bank
 (test: seed `(seed, 1)`, `n = max(test_images, 1)`; validation: seed
 `(seed, 2)`, `n = max(val_images, 1)`; other draws than the training bank),
-with noise and JPEG as above but seeded by `(split, i)`; real pairs (`folder`
-with `test_dir`) are resized alike. `whole=False` gives centre crops of
+with noise and JPEG as above but seeded by `(split, i)` (a pair that comes
+out with no degradation at all is left out); real pairs (`folder` with
+`test_dir`) are resized alike. `whole=False` gives centre crops of
 `crop_size` instead, batched (the sample grids of train.py use these).
 
 Batches have a static batch dimension (`drop_remainder=True`), so all these
@@ -401,6 +402,16 @@ def _test_pairs(cfg: DataConfig, pool, split: str, whole: bool) -> tf.data.Datas
     return ds.map(synth, num_parallel_calls=AUTOTUNE)
 
 
+def _has_degradation(pair) -> tf.Tensor:
+    """False for a synthetic pair whose blurred image came out equal to its
+    sharp one (a nearly sharp kernel, no noise left after 8-bit rounding, no
+    JPEG): it has nothing to deblur, and its PSNR, capped at
+    `keras_udd.metrics.MAX_PSNR`, would outweigh dozens of pages in a split's
+    mean. Real pairs are kept as they are."""
+    synthetic = pair["kernel_index"] >= 0
+    return tf.logical_not(synthetic) | tf.reduce_any(pair["blurred"] != pair["sharp"])
+
+
 def make_test_examples(
     cfg: DataConfig,
     batch_size: int | None = None,
@@ -423,7 +434,8 @@ def make_test_examples(
     Yields dicts of batches: `blurred`, `sharp` float32 `[B, H, W, 3]` in
     [-1, 1] (`[1, None, None, 3]` whole, `[B, crop, crop, 3]` cropped); `id`
     tf.string `[B]`; `kernel_index` int32 `[B]` (row of
-    `kernel_bank(cfg, split)`, -1 for real pairs).
+    `kernel_bank(cfg, split)`, -1 for real pairs). A synthetic pair whose
+    blurred image equals its sharp one is left out (`_has_degradation`).
     """
     validate(cfg)
     if split not in SPLITS:
@@ -465,7 +477,8 @@ def make_test_examples(
             size % batch_size,
             batch_size,
         )
-    ds = _test_pairs(cfg, pool, split, whole).map(
+    ds = _test_pairs(cfg, pool, split, whole).filter(_has_degradation)
+    ds = ds.map(
         lambda e: {
             **e,
             "blurred": degrade.to_signed(e["blurred"]),
