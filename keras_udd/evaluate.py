@@ -23,12 +23,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import sys
 
 from keras_udd import cli, console, runs
 
 # Data settings of training crops only: whole test images take no flag for them.
 TRAINING_ONLY = ("batch_size", "crop_size", "crops_per_image", "random_flip")
+
+logger = logging.getLogger(__name__)
 
 
 def parse_args(argv):
@@ -119,12 +122,13 @@ def score_images(
         one dict per image: `psnr`, `ssim` (output vs sharp), `psnr_blurred`,
         `ssim_blurred` (input vs sharp), with `identity` `psnr_identity`,
         `ssim_identity`, with `ocr` `cer`, `cer_blurred`; and `id`,
-        `kernel_index` (-1 when unknown).
+        `kernel_index` (-1 when unknown). Pairs whose blurred image equals
+        the sharp one are scored too, and named in a warning.
     """
     import numpy as np
     from tqdm import tqdm
 
-    from keras_udd.metrics import psnr, ssim, to_unit_range
+    from keras_udd.metrics import MAX_PSNR, psnr, ssim, to_unit_range
     from keras_udd.runtime import to_uint8
 
     if ocr:
@@ -132,7 +136,7 @@ def score_images(
 
         find_tesseract()  # Before the model runs, not after.
 
-    records = []
+    records, unblurred = [], []  # Names of pairs with blurred == sharp.
     pages = ([], [], [])  # OCR inputs: outputs, blurred, sharp (uint8).
     for batch in tqdm(dataset, desc="evaluate", unit="batch", disable=not progress):
         if isinstance(batch, dict):
@@ -155,7 +159,10 @@ def score_images(
             values["psnr_identity"] = psnr(same, sharp)
             values["ssim_identity"] = ssim(same, sharp)
         values = {k: v.numpy() for k, v in values.items()}
+        equal = np.all(blurred.numpy() == sharp.numpy(), axis=(1, 2, 3))
         for i, (name, kernel) in enumerate(zip(ids, kernels, strict=True)):
+            if equal[i]:
+                unblurred.append(name or f"#{len(records)}")
             records.append(
                 {"id": name, "kernel_index": kernel}
                 | {k: float(v[i]) for k, v in values.items()}
@@ -165,6 +172,16 @@ def score_images(
                 images.extend(to_uint8(batch_images))
     if not records:
         raise ValueError("the test set is empty")
+    if unblurred:
+        logger.warning(
+            "%d of %d test pairs have a blurred image equal to its sharp one "
+            "(%s): each scores %g dB as input, which outweighs many images in "
+            "the mean PSNR",
+            len(unblurred),
+            len(records),
+            ", ".join(unblurred[:5]) + (", ..." if len(unblurred) > 5 else ""),
+            MAX_PSNR,
+        )
     if ocr:
         cer = ocr_scores(*pages, workers=ocr_workers)
         for i, record in enumerate(records):

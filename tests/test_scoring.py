@@ -5,6 +5,7 @@ target all different: scoring the input in place of the output (or the
 target in place of either) gives other numbers.
 """
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,19 @@ def test_evaluate_scores_are_the_means_of_psnr_ssim_per_image():
     for name, value in expected.items():
         assert scores[name] == pytest.approx(value, rel=1e-4), name
     assert abs(scores["psnr"] - scores["psnr_blurred"]) > 0.5
+
+
+def test_evaluate_names_pairs_whose_blurred_image_is_the_sharp_one(caplog):
+    blurred, sharp = pairs(n=3, seed=1)
+    blurred[1] = sharp[1]  # E.g. a file copied into both folders.
+    ids = tf.constant(["a", "b", "c"])
+    dataset = tf.data.Dataset.from_tensor_slices(
+        {"blurred": blurred, "sharp": sharp, "id": ids, "kernel_index": [-1] * 3}
+    ).batch(3)
+    with caplog.at_level(logging.WARNING):
+        scores = evaluate.evaluate(lambda x: x, dataset, progress=False)
+    assert scores["images"] == 3 and "1 of 3 test pairs" in caplog.text
+    assert "(b)" in caplog.text
 
 
 @pytest.mark.parametrize("flag", ["--batch-size", "--crop-size", "--random-flip"])
