@@ -104,6 +104,24 @@ def code_spread(codes, families) -> dict:
     }
 
 
+def random_codes(model, n: int, seed: int):
+    """Two float32 `[n, blur_dim]` draws of z ~ N(0, I) for UIDGAN `model`."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    shape = (n, model.config.blur_dim)
+    return tuple(rng.normal(size=shape).astype(np.float32) for _ in range(2))
+
+
+def decode(model, decoder, h, z, image):
+    """`decoder` (G_S's or G_B's branch of `model`) on the shared features `h`
+    and code `z`, adding to `image` if the generators are residual."""
+    import numpy as np
+
+    inputs = (h, z, image) if model.config.residual_output else (h, z)
+    return np.asarray(decoder(inputs), np.float32)
+
+
 def blur_code_use(model, sharp, seed=0) -> dict:
     """Whether the G_B of UIDGAN `model` blurs according to its blur code, on
     `sharp` crops ([N, H, W, 3] in [-1, 1], H and W multiples of 4), with
@@ -115,18 +133,9 @@ def blur_code_use(model, sharp, seed=0) -> dict:
     import numpy as np
 
     sharp = np.asarray(sharp, np.float32)
-    rng = np.random.default_rng(seed)
-    z1, z2 = (
-        rng.normal(size=(len(sharp), model.config.blur_dim)).astype(np.float32)
-        for _ in range(2)
-    )
+    z1, z2 = random_codes(model, len(sharp), seed)
     h = model.generator_shared(model.content_shared(model.content_encoder_sharp(sharp)))
-
-    def blur(z):
-        inputs = (h, z, sharp) if model.config.residual_output else (h, z)
-        return np.asarray(model.decoder_blurred(inputs), np.float32)
-
-    b1, b2 = blur(z1), blur(z2)
+    b1, b2 = (decode(model, model.decoder_blurred, h, z, sharp) for z in (z1, z2))
     read = np.asarray(model.blur_encoder(b1)[0], np.float32)
     return {
         "change": round(float(np.abs(b1 - sharp).mean()), 5),
@@ -145,17 +154,12 @@ def deblur_code_use(model, blurred, seed=0) -> dict:
     import numpy as np
 
     blurred = np.asarray(blurred, np.float32)
-    rng = np.random.default_rng(seed)
-    z1, z2 = (
-        rng.normal(size=(len(blurred), model.config.blur_dim)).astype(np.float32)
-        for _ in range(2)
-    )
+    z1, z2 = random_codes(model, len(blurred), seed)
     content = model.content_shared(model.content_encoder_blurred(blurred))
     h = model.generator_shared(content)
 
     def deblur(z):
-        inputs = (h, z, blurred) if model.config.residual_output else (h, z)
-        return np.asarray(model.decoder_sharp(inputs), np.float32)
+        return decode(model, model.decoder_sharp, h, z, blurred)
 
     own = deblur(np.asarray(model.blur_encoder(blurred)[0], np.float32))
     return {

@@ -142,21 +142,25 @@ def prices(network, data_cfg, pages: int) -> dict:
     def sharpened(x):
         return x + 0.5 * (x - gaussian_lowpass(x, 1.0))
 
+    def features(x):
+        return np.asarray(network(x), np.float64)
+
     rng = np.random.default_rng(0)
     rows = {}
     for blurred, sharp in make_test_dataset(data_cfg, split="val").take(pages):
         b, s = np.asarray(blurred), np.asarray(sharp)
         h, w = (n // 4 * 4 for n in s.shape[1:3])
         b, s = b[:, :h, :w], s[:, :h, :w]
+        fs, fb = features(s), features(b)  # Every change starts from s or b.
         changes = {
-            "undo_blur": (b, s),
-            "sharpen_sharp": (s, sharpened(s)),
-            "sharpen_blurred": (b, sharpened(b)),
-            "tone": (s, s + 0.05),
-            "noise": (s, s + rng.normal(0, 0.05, s.shape).astype(np.float32)),
+            "undo_blur": (b, fb, s, fs),
+            "sharpen_sharp": (s, fs, sharpened(s), None),
+            "sharpen_blurred": (b, fb, sharpened(b), None),
+            "tone": (s, fs, s + 0.05, None),
+            "noise": (s, fs, s + rng.normal(0, 0.05, s.shape).astype(np.float32), None),
         }
-        for name, (x, y) in changes.items():
-            fx, fy = (np.asarray(network(v), np.float64) for v in (x, y))
+        for name, (x, fx, y, fy) in changes.items():
+            fy = features(y) if fy is None else fy
             rows.setdefault(name, []).append(
                 (np.mean((fx - fy) ** 2), np.mean((np.float64(x) - y) ** 2))
             )

@@ -352,14 +352,11 @@ class UIDGAN(PrebuiltModel):
         self.optimizer = OptimizerPair(self, d_rate.unscaled(0))
         self.d_optimizer.build(self._d_variables())
         self.g_optimizer.build(self._g_variables())
-        weights = (
-            c.content_network_weights
-            if isinstance(self.perceptual, ContentNetwork)
-            else c.vgg_weights
-        )
+        weights = {"vgg19": c.vgg_weights, "content": c.content_network_weights}
+        weights = weights.get(c.perceptual_network)  # None: nothing to load.
         if (
             load_perceptual_weights
-            and isinstance(self.perceptual, (PerceptualNetwork, ContentNetwork))
+            and self.perceptual is not None
             and weights is not None
             and not self._perceptual_loaded
         ):
