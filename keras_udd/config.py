@@ -244,6 +244,12 @@ class DataConfig:
         "motion 3-21 px, camera shake 5-21 px) or 'auto' (photo for text, "
         "shake otherwise).",
     )
+    photo_families: str = opt(
+        "all",
+        "photo: the families of the training blur, comma-separated from sharp, "
+        "gaussian, defocus, linear, shake (their shares renormalised), or 'all'. "
+        "For blur of one known kind; the held-out splits keep every family.",
+    )
     blur_kernel_size: int = opt(
         31,
         "Kernel side in px (shake: paths of the 64-px canvas scaled by k/64; "

@@ -166,6 +166,24 @@ def test_every_photo_blur_family_with_its_size():
     np.testing.assert_allclose(shares, expected, atol=0.06)
 
 
+def test_training_blur_of_chosen_families_only():
+    names = tuple(blur.PHOTO_FAMILIES)
+    every = blur.photo_kernel_bank(300, 23, 0)
+    for a, b in zip(every, blur.photo_kernel_bank(300, 23, 0, families=names)):
+        np.testing.assert_array_equal(a, b)  # Naming all of them changes nothing.
+    two = blur.photo_kernel_bank(300, 23, 0, families=("sharp", "defocus"))[1]
+    assert set(two) == {names.index("sharp"), names.index("defocus")}
+    assert 0.15 < np.mean(two == names.index("sharp")) < 0.45  # 0.10 / 0.35.
+    # --photo-families: the training bank only; held-out splits keep all five.
+    cfg = pages(photo_families="defocus, linear")
+    assert set(kernel_labels(cfg).family) == {"defocus", "linear"}
+    assert kernel_labels(cfg, "test").family == kernel_labels(pages(), "test").family
+    with pytest.raises(ValueError, match="--photo-families .* got 'blurry'"):
+        make_train_examples(pages(photo_families="blurry"))
+    with pytest.raises(ValueError, match="--photo-families .* needs --blur-families"):
+        make_train_examples(pages(photo_families="defocus", blur_families="shake"))
+
+
 def test_held_out_pages_carry_their_blur_family_and_size():
     cfg = pages(noise_std=0.0, jpeg_prob=0.0)
     labels = kernel_labels(cfg, "test")

@@ -81,6 +81,19 @@ def validate(cfg: DataConfig) -> None:
             f"(its largest kernels span 21 px), got {cfg.blur_kernel_size}",
         ),
         (
+            cfg.photo_families == "all"
+            or bool(photo_families(cfg))
+            and set(photo_families(cfg)) <= set(blur.PHOTO_FAMILIES),
+            f"--photo-families must be 'all' or some of "
+            f"{', '.join(blur.PHOTO_FAMILIES)}, comma-separated, got "
+            f"{cfg.photo_families!r}",
+        ),
+        (
+            cfg.photo_families == "all" or blur_families(cfg) == "photo",
+            "--photo-families picks among the photo blur families: it needs "
+            "--blur-families photo (or auto on the text domain)",
+        ),
+        (
             cfg.text_pages in ("document", "lines"),
             f"--text-pages must be document or lines, got {cfg.text_pages!r}",
         ),
@@ -122,12 +135,28 @@ def blur_families(cfg: DataConfig) -> str:
     return cfg.blur_families
 
 
+def photo_families(cfg: DataConfig) -> tuple[str, ...] | None:
+    """The photo blur families of the training bank (`--photo-families`),
+    None for all of them."""
+    if cfg.photo_families == "all":
+        return None
+    return tuple(f.strip() for f in cfg.photo_families.split(",") if f.strip())
+
+
 @lru_cache(maxsize=16)
 def _synth_bank(
-    n: int, size: int, seed: tuple[int, ...], families: str, motion: float, held: bool
+    n: int,
+    size: int,
+    seed: tuple[int, ...],
+    families: str,
+    motion: float,
+    held: bool,
+    photo: tuple[str, ...] | None = None,
 ) -> tuple[np.ndarray, KernelLabels]:
     if families == "photo":
-        bank, index, value = blur.photo_kernel_bank(n, size, seed, stratified=held)
+        bank, index, value = blur.photo_kernel_bank(
+            n, size, seed, stratified=held, families=photo
+        )
         names = tuple(blur.PHOTO_FAMILIES)
         labels = KernelLabels(tuple(names[i] for i in index), value)
     else:
@@ -162,7 +191,13 @@ def _bank(cfg: DataConfig, split: str | None) -> tuple[np.ndarray, KernelLabels]
         n = loaded.shape[0]
         return loaded, KernelLabels(("file",) * n, np.full(n, np.nan, np.float32))
     bank, labels = _synth_bank(
-        cfg.blur_kernel_bank, size, (cfg.seed,), families, cfg.motion_blur_prob, False
+        cfg.blur_kernel_bank,
+        size,
+        (cfg.seed,),
+        families,
+        cfg.motion_blur_prob,
+        False,
+        photo_families(cfg),
     )
     if path:
         blur.save_kernel_bank(path, bank)
@@ -175,7 +210,8 @@ def kernel_bank(cfg: DataConfig, split: str | None = None) -> np.ndarray:
     `split` ("val", "test" or "unseen"), float32 `[n, k, k]`.
 
     `blur_families(cfg)` picks the kernels: "photo" (`blur.photo_kernel_bank`;
-    held-out banks stratified by family and size) or "shake"
+    the training bank of the `photo_families(cfg)` only, held-out banks of
+    every family, stratified by family and size) or "shake"
     (`blur.make_kernel_bank`). With `blur_kernel_file` set, the training bank
     is read from that `.npy` file if it exists (any square kernels, e.g.
     measured PSFs; its `k` wins over `blur_kernel_size`) and written there
