@@ -368,18 +368,18 @@ def photo_kernel_bank(
     size: int,
     seed: int | Sequence[int] = 0,
     stratified: bool = False,
-    families: Sequence[str] | None = None,
+    only: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A bank of the blur families of real photos, with what each kernel is.
 
     Kernel `i` draws from `np.random.default_rng([*seed, i])` alone. Drawn
     (default): its family by the shares of `PHOTO_FAMILIES` (only among
-    `families` if given, their shares renormalised), its size parameter
-    uniform in the family's range. `stratified` (held-out sets, to
-    be sliced by family and size): kernel `i` is of family `i % 5` (in the
-    order of `PHOTO_FAMILIES`), with sizes spread evenly over the family's
-    range (the `j`-th kernel of a family at quantile `(j + U(0, 1)) / m` of
-    `m` kernels of that family).
+    the families named in `only` if given, their shares renormalised), its
+    size parameter uniform in the family's range. `stratified` (held-out
+    sets, to be sliced by family and size): kernel `i` is of family `i % 5`
+    (in the order of `PHOTO_FAMILIES`), with sizes spread evenly over the
+    family's range (the `j`-th kernel of a family at quantile `(j + U(0, 1))
+    / m` of `m` kernels of that family).
 
     Returns:
         `(bank, family_index, value)`: float32 `[n, size, size]` (every kernel
@@ -389,12 +389,11 @@ def photo_kernel_bank(
     if n < 1 or size < 1:
         raise ValueError(f"need n >= 1 and size >= 1, got n={n}, size={size}")
     names = tuple(PHOTO_FAMILIES)
-    unknown = sorted(set(families or ()) - set(names))
-    if unknown or (families is not None and not families):
-        raise ValueError(f"blur families must be some of {names}, got {families}")
-    if stratified and families is not None:
+    if only is not None and not (only and set(only) <= set(names)):
+        raise ValueError(f"blur families must be some of {names}, got {only}")
+    if stratified and only is not None:
         raise ValueError("a stratified bank holds every family")
-    drawn = [i for i, f in enumerate(names) if families is None or f in families]
+    drawn = [i for i, f in enumerate(names) if only is None or f in only]
     shares = np.array([PHOTO_FAMILIES[names[i]][2] for i in drawn])
     base = _seed_list(seed)
     rngs = [np.random.default_rng([*base, i]) for i in range(n)]

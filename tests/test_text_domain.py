@@ -166,12 +166,14 @@ def test_every_photo_blur_family_with_its_size():
     np.testing.assert_allclose(shares, expected, atol=0.06)
 
 
-def test_training_blur_of_chosen_families_only():
+def test_training_blur_of_chosen_families_only(tmp_path):
     names = tuple(blur.PHOTO_FAMILIES)
+    saved = str(tmp_path / "bank.npy")
+    blur.save_kernel_bank(saved, np.ones((2, 3, 3), np.float32) / 9)
     every = blur.photo_kernel_bank(300, 23, 0)
-    for a, b in zip(every, blur.photo_kernel_bank(300, 23, 0, families=names)):
+    for a, b in zip(every, blur.photo_kernel_bank(300, 23, 0, only=names)):
         np.testing.assert_array_equal(a, b)  # Naming all of them changes nothing.
-    two = blur.photo_kernel_bank(300, 23, 0, families=("sharp", "defocus"))[1]
+    two = blur.photo_kernel_bank(300, 23, 0, only=("sharp", "defocus"))[1]
     assert set(two) == {names.index("sharp"), names.index("defocus")}
     assert 0.15 < np.mean(two == names.index("sharp")) < 0.45  # 0.10 / 0.35.
     # --photo-families: the training bank only; held-out splits keep all five.
@@ -182,6 +184,8 @@ def test_training_blur_of_chosen_families_only():
         make_train_examples(pages(photo_families="blurry"))
     with pytest.raises(ValueError, match="--photo-families .* needs --blur-families"):
         make_train_examples(pages(photo_families="defocus", blur_families="shake"))
+    with pytest.raises(ValueError, match="--blur-kernel-file .* already holds one"):
+        kernel_bank(pages(photo_families="defocus", blur_kernel_file=saved))
 
 
 def test_held_out_pages_carry_their_blur_family_and_size():

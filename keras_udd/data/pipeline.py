@@ -60,6 +60,7 @@ SPLIT_NAMES = {"test": "test", "val": "validation", "unseen": "unseen-fonts"}
 
 def validate(cfg: DataConfig) -> None:
     """Raises ValueError, naming the flag, for settings the pipeline rejects."""
+    chosen = photo_families(cfg)
     checks = [
         (cfg.crop_size >= 1, "--crop-size must be >= 1"),
         (
@@ -81,15 +82,13 @@ def validate(cfg: DataConfig) -> None:
             f"(its largest kernels span 21 px), got {cfg.blur_kernel_size}",
         ),
         (
-            cfg.photo_families == "all"
-            or bool(photo_families(cfg))
-            and set(photo_families(cfg)) <= set(blur.PHOTO_FAMILIES),
+            chosen is None or (chosen and set(chosen) <= set(blur.PHOTO_FAMILIES)),
             f"--photo-families must be 'all' or some of "
             f"{', '.join(blur.PHOTO_FAMILIES)}, comma-separated, got "
             f"{cfg.photo_families!r}",
         ),
         (
-            cfg.photo_families == "all" or blur_families(cfg) == "photo",
+            chosen is None or blur_families(cfg) == "photo",
             "--photo-families picks among the photo blur families: it needs "
             "--blur-families photo (or auto on the text domain)",
         ),
@@ -155,7 +154,7 @@ def _synth_bank(
 ) -> tuple[np.ndarray, KernelLabels]:
     if families == "photo":
         bank, index, value = blur.photo_kernel_bank(
-            n, size, seed, stratified=held, families=photo
+            n, size, seed, stratified=held, only=photo
         )
         names = tuple(blur.PHOTO_FAMILIES)
         labels = KernelLabels(tuple(names[i] for i in index), value)
@@ -188,6 +187,11 @@ def _bank(cfg: DataConfig, split: str | None) -> tuple[np.ndarray, KernelLabels]
         seed = (cfg.seed, bank_seed)
         return _synth_bank(n, size, seed, families, cfg.motion_blur_prob, True)
     if loaded is not None:
+        if photo_families(cfg) is not None:
+            raise ValueError(
+                f"--photo-families draws a training bank, but --blur-kernel-file "
+                f"{path} already holds one"
+            )
         n = loaded.shape[0]
         return loaded, KernelLabels(("file",) * n, np.full(n, np.nan, np.float32))
     bank, labels = _synth_bank(
