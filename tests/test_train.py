@@ -64,7 +64,8 @@ def other_value(name, default, tmp_path):
     elif isinstance(default, float):
         value = default / 2 if default else 0.5
     else:  # str or None
-        value = "block2_conv1" if name == "vgg_layer" else "x"
+        accepted = {"vgg_layer": "block2_conv1", "photo_families": "defocus"}
+        value = accepted.get(name, "x")
     return [flag, str(value)], value
 
 
