@@ -186,8 +186,9 @@ def _bank(cfg: DataConfig, split: str | None) -> tuple[np.ndarray, KernelLabels]
         n = max(getattr(cfg, count), 1)
         seed = (cfg.seed, bank_seed)
         return _synth_bank(n, size, seed, families, cfg.motion_blur_prob, True)
+    photo = photo_families(cfg)
     if loaded is not None:
-        if photo_families(cfg) is not None:
+        if photo is not None:
             raise ValueError(
                 f"--photo-families draws a training bank, but --blur-kernel-file "
                 f"{path} already holds one"
@@ -201,7 +202,7 @@ def _bank(cfg: DataConfig, split: str | None) -> tuple[np.ndarray, KernelLabels]
         families,
         cfg.motion_blur_prob,
         False,
-        photo_families(cfg),
+        photo,
     )
     if path:
         blur.save_kernel_bank(path, bank)
