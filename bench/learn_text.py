@@ -25,7 +25,8 @@
    | sharp), and prints the README's tables.
 5. With --ship, if best.keras passes the ship test (on the test split it
    beats the blurred input and the previous `text` model in PSNR, SSIM and
-   OCR CER, and a sharp page comes back within IDENTITY_DB of itself):
+   OCR CER, a sharp page comes back within IDENTITY_DB of itself, and the
+   nearly sharp pages come back no lower in PSNR than they went in):
    writes its deblurring path to keras_udd/pretrained/text.keras, text.json
    (how it was trained, what it scores) and the README's figures; otherwise
    it names the failed criteria, ships nothing and exits with status 1.
@@ -345,6 +346,12 @@ def ship_failures(report: dict) -> list[str]:
     if test["psnr_identity"] < IDENTITY_DB:
         failures.append(
             f"identity PSNR {test['psnr_identity']:.2f} dB below {IDENTITY_DB:g}"
+        )
+    nearly_sharp = test["families"]["sharp"]
+    if nearly_sharp["psnr"] < nearly_sharp["psnr_blurred"]:
+        failures.append(
+            f"nearly sharp pages {nearly_sharp['psnr']:.2f} dB, worse than "
+            f"their input's {nearly_sharp['psnr_blurred']:.2f}"
         )
     return failures
 

@@ -152,7 +152,8 @@ def test_learn_text_ships_only_what_beats_input_and_previous_model_harmlessly():
 
     test = {"psnr": 28.0, "ssim": 0.80, "cer": 0.10, "psnr_identity": 31.0,
             "psnr_blurred": 27.0, "ssim_blurred": 0.78,
-            "cer_blurred": 0.12}  # fmt: skip
+            "cer_blurred": 0.12,
+            "families": {"sharp": {"psnr": 35.0, "psnr_blurred": 34.9}}}  # fmt: skip
     previous = {"psnr": 25.0, "ssim": 0.70, "cer": 0.20}
     report = {"scores": {"test": test}, "previous": {"test": previous}}
     assert ship_failures(report) == []
@@ -163,6 +164,8 @@ def test_learn_text_ships_only_what_beats_input_and_previous_model_harmlessly():
          ["ssim 0.600 not better than the blurred input's 0.780",
           "ssim 0.600 not better than the previous text model's 0.700"]),
         ({"psnr_identity": 29.0}, ["identity PSNR 29.00 dB below 30"]),
+        ({"families": {"sharp": {"psnr": 34.8, "psnr_blurred": 34.9}}},
+         ["nearly sharp pages 34.80 dB, worse than their input's 34.90"]),
     ]:  # fmt: skip
         worse = {**report, "scores": {"test": {**test, **changed}}}
         assert ship_failures(worse) == expected
