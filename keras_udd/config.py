@@ -267,6 +267,12 @@ class DataConfig:
     noise_std: float = opt(0.01, "Additive noise std ~ U(0, noise_std), [0, 1] units.")
     jpeg_prob: float = opt(0.0, "Chance of JPEG re-compression of a blurred image.")
     jpeg_quality_min: int = opt(60, "JPEG quality ~ U[jpeg_quality_min, 95].")
+    sharp_noise: bool = opt(
+        False,
+        "Synthetic blur: the sharp training images get the blurred ones' noise "
+        "and JPEG too (--noise-std, --jpeg-prob), as sharp photos have, so the "
+        "two pools differ by blur only.",
+    )
 
 
 @dataclass

@@ -114,6 +114,21 @@ def test_blurred_half_is_blurrier_than_sharp_half():
     assert lap(blurred) < 0.5 * lap(sharp)
 
 
+def test_sharp_noise_gives_the_sharp_crops_the_blurred_ones_noise_only():
+    """--sharp-noise: the same sharp crops (same sources, same places), now
+    with noise of up to --noise-std (8-bit, JPEG off here) and no blur; the
+    blurred stream is unchanged."""
+    plain = take(make_train_examples(small(noise_std=8 / 255)), 4)
+    noisy = take(make_train_examples(small(noise_std=8 / 255, sharp_noise=True)), 4)
+    for x, y in zip(plain, noisy, strict=True):
+        for key in ("sharp_id", "blurred_id", "blurred"):
+            np.testing.assert_array_equal(x[key], y[key], err_msg=key)
+    change = np.stack([to_uint8(y["sharp"]) - to_uint8(x["sharp"])
+                       for x, y in zip(plain, noisy, strict=True)])  # fmt: skip
+    assert 0.5 < np.abs(change).mean() < 8  # Noise of std < 8 levels...
+    assert abs(change.mean()) < 0.5  # ...about zero-mean: no tone shift.
+
+
 def test_train_stream_is_reproducible_from_the_seed():
     a = take(make_train_examples(small(seed=3)), 2)
     b = take(make_train_examples(small(seed=3)), 2)

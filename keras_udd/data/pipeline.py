@@ -235,12 +235,17 @@ def kernel_labels(cfg: DataConfig, split: str | None = None) -> KernelLabels:
     return _bank(cfg, split)[1]
 
 
-def _degrade(cfg: DataConfig, image, oy, ox, kernel, seed):
-    """Blur + noise + 8-bit rounding + optional JPEG of one crop -> uint8."""
+def _noise_and_jpeg(cfg: DataConfig, x, seed):
+    """Noise + 8-bit rounding + optional JPEG of float32 [0, 1] `x` -> uint8."""
     seeds = tf.random.experimental.stateless_split(seed, 2)
-    x = degrade.blur_crop(image, oy, ox, cfg.crop_size, kernel)
     x = degrade.to_uint8(degrade.add_noise(x, cfg.noise_std, seeds[0]))
     return degrade.maybe_jpeg(x, cfg.jpeg_prob, cfg.jpeg_quality_min, seeds[1])
+
+
+def _degrade(cfg: DataConfig, image, oy, ox, kernel, seed):
+    """Blur + noise + 8-bit rounding + optional JPEG of one crop -> uint8."""
+    x = degrade.blur_crop(image, oy, ox, cfg.crop_size, kernel)
+    return _noise_and_jpeg(cfg, x, seed)
 
 
 def blur_whole(image: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
@@ -261,17 +266,21 @@ def blur_whole(image: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
 
 def _degrade_whole(cfg: DataConfig, image, kernel, seed):
     """`_degrade` of a whole image -> uint8 `[H, W, 3]`."""
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    x = blur_whole(image, kernel)
-    x = degrade.to_uint8(degrade.add_noise(x, cfg.noise_std, seeds[0]))
-    return degrade.maybe_jpeg(x, cfg.jpeg_prob, cfg.jpeg_quality_min, seeds[1])
+    return _noise_and_jpeg(cfg, blur_whole(image, kernel), seed)
 
 
 def _train_stream(
-    cfg: DataConfig, pool, stream: int, bank: np.ndarray | None, start: int = 0
+    cfg: DataConfig,
+    pool,
+    stream: int,
+    bank: np.ndarray | None,
+    start: int = 0,
+    noisy: bool = False,
 ):
     """`{"image": float32 [crop, crop, 3] in [-1, 1], "id": string}` forever,
-    from element `start` of the stream on. Each image gives
+    from element `start` of the stream on: crops blurred with a kernel of
+    `bank` then degraded by `_noise_and_jpeg`, else crops as they are
+    (`noisy`: with `_noise_and_jpeg` alone). Each image gives
     `cfg.crops_per_image` crops, interleaved over as many images; element `n`
     is crop `n` of the stream whatever `start` is (the skipped images are not
     loaded, bar the few of one interleave cycle)."""
@@ -287,6 +296,8 @@ def _train_stream(
         oy, ox = degrade.crop_offsets(image, cfg.crop_size, seeds[0])
         if bank_t is None:
             out = degrade.crop(image, oy, ox, cfg.crop_size)
+            if noisy:
+                out = _noise_and_jpeg(cfg, tf.cast(out, tf.float32) / 255.0, seeds[2])
         else:
             index = tf.random.stateless_uniform([], seeds[1], 0, n_bank, tf.int32)
             out = _degrade(cfg, image, oy, ox, tf.gather(bank_t, index), seeds[2])
@@ -335,7 +346,8 @@ def make_train_examples(
     domain = build_domain(cfg) if domain is None else domain
     bank = kernel_bank(cfg) if domain.synthetic_blur else None
     start = start_batch * cfg.batch_size
-    sharp = _train_stream(cfg, domain.sharp, SHARP_STREAM, None, start)
+    noisy = cfg.sharp_noise and bank is not None
+    sharp = _train_stream(cfg, domain.sharp, SHARP_STREAM, None, start, noisy)
     blurred = _train_stream(cfg, domain.blurred, BLUR_STREAM, bank, start)
     ds = tf.data.Dataset.zip(sharp, blurred).map(
         lambda s, b: {
